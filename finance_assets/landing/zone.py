@@ -1,0 +1,182 @@
+"""The landing zone: list and open raw drops in a local folder or under ``s3://bucket/prefix``.
+
+Listing happens on the driver (keys only, never contents). Opening happens wherever the
+bytes are parsed, usually inside Spark tasks, so every function here is importable and
+picklable without a Dagster context. S3 credentials, endpoint and region come from the
+standard AWS environment variables; transient S3 errors are retried by botocore with
+exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlparse
+
+log = logging.getLogger(__name__)
+
+_DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+S3_RETRY_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Connection settings for S3-compatible storage; credentials stay in the environment."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"max_attempts": S3_RETRY_ATTEMPTS, "mode": "standard"})
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config
+        )
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One CSV file in a drop folder. ``version`` changes whenever the file's content does."""
+
+    uri: str
+    dataset: str
+    partition_date: date
+    size: int
+    version: str
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith(("s3://", "s3a://"))
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def local_path(uri: str) -> Path:
+    """A local path from a plain path or a ``file://`` URI."""
+    if uri.startswith("file://"):
+        return Path(unquote(urlparse(uri).path))
+    return Path(uri)
+
+
+def normalize_uri(uri: str) -> str:
+    """An absolute URI: ``s3://...`` as given, local folders as absolute ``file://`` URIs."""
+    if is_s3(uri):
+        return "s3://" + uri.split("://", 1)[1].rstrip("/")
+    return local_path(uri).resolve().as_uri()
+
+
+def join_uri(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def parse_partition_folder(name: str) -> date | None:
+    """The business date a drop folder stands for, or None when the name is not a date."""
+    if not _DATE_FOLDER.match(name):
+        return None
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+def _is_drop_file(name: str) -> bool:
+    return name.lower().endswith(".csv") and not name.startswith((".", "_"))
+
+
+def list_files(
+    landing_uri: str,
+    dataset: str,
+    start: date,
+    end: date,
+    s3: S3Options | None = None,
+) -> list[LandingFile]:
+    """Every drop file of ``dataset`` whose folder date lies in ``[start, end]``, sorted."""
+    root = normalize_uri(landing_uri)
+    if is_s3(root):
+        found = _list_s3(root, dataset, start, end, s3 or S3Options())
+    else:
+        found = _list_local(root, dataset, start, end)
+    return sorted(found, key=lambda f: (f.partition_date, f.uri))
+
+
+def _list_local(root: str, dataset: str, start: date, end: date) -> Iterator[LandingFile]:
+    folder = local_path(root) / dataset
+    if not folder.is_dir():
+        return
+    for day_dir in folder.iterdir():
+        day = parse_partition_folder(day_dir.name)
+        if day is None:
+            if day_dir.is_dir():
+                log.warning("Ignoring landing folder %s: its name is not a YYYY-MM-DD date", day_dir)
+            continue
+        if not (start <= day <= end) or not day_dir.is_dir():
+            continue
+        for file in day_dir.iterdir():
+            if file.is_file() and _is_drop_file(file.name):
+                stat = file.stat()
+                yield LandingFile(
+                    uri=file.resolve().as_uri(),
+                    dataset=dataset,
+                    partition_date=day,
+                    size=stat.st_size,
+                    version=f"{stat.st_mtime_ns}-{stat.st_size}",
+                )
+
+
+def _list_s3(root: str, dataset: str, start: date, end: date, s3: S3Options) -> Iterator[LandingFile]:
+    bucket, prefix = split_s3(root)
+    dataset_prefix = f"{prefix}/{dataset}/" if prefix else f"{dataset}/"
+    paginator = s3.client().get_paginator("list_objects_v2")
+    # Keys sort by folder date, so the listing can start just before the range.
+    pages = paginator.paginate(
+        Bucket=bucket, Prefix=dataset_prefix, StartAfter=f"{dataset_prefix}{start.isoformat()}"
+    )
+    for page in pages:
+        for obj in page.get("Contents", []):
+            rest = obj["Key"][len(dataset_prefix) :]
+            folder, _, name = rest.partition("/")
+            day = parse_partition_folder(folder)
+            if day is None or "/" in name or not _is_drop_file(name):
+                continue
+            if day > end:
+                return
+            if day >= start:
+                yield LandingFile(
+                    uri=f"s3://{bucket}/{obj['Key']}",
+                    dataset=dataset,
+                    partition_date=day,
+                    size=obj["Size"],
+                    version=obj["ETag"].strip('"'),
+                )
+
+
+def open_binary(uri: str, s3: S3Options | None = None) -> BinaryIO:
+    """A readable binary stream over a landing file, local or on S3."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        return (s3 or S3Options()).client().get_object(Bucket=bucket, Key=key)["Body"]
+    return open(local_path(uri), "rb")  # noqa: SIM115 - the caller closes it
+
+
+def write_bytes(uri: str, data: bytes, s3: S3Options | None = None) -> None:
+    """Write one landing file (used by ``generate`` and ``land``)."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        (s3 or S3Options()).client().put_object(Bucket=bucket, Key=key, Body=data)
+        return
+    path = local_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)
