@@ -1,0 +1,92 @@
+"""Bronze assets: every row of every landing file, as the original strings, with lineage."""
+
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from finance_assets.bronze.transforms import read_landing, with_ingestion_stamp
+from finance_assets.datasets import DATASETS, PARTITION_COLUMN, Dataset
+from finance_assets.metadata import table_metadata
+from finance_assets.partitions import Partitioning, materialized_range
+from finance_assets.resources.spark import SparkResource
+from finance_assets.resources.storage import LakeResource, LandingResource
+
+
+def landing_key(dataset: Dataset) -> dg.AssetKey:
+    return dg.AssetKey(["landing", dataset.name])
+
+
+def bronze_key(dataset: Dataset) -> dg.AssetKey:
+    return dg.AssetKey(["bronze", dataset.name])
+
+
+def table_path(key: dg.AssetKey) -> str:
+    """Tables live under the lake at their asset key: bronze/orders, gold/daily_kpi, ..."""
+    return "/".join(key.path)
+
+
+def landing_spec(dataset: Dataset, partitions: Partitioning) -> dg.AssetSpec:
+    folder = "YYYY-MM-01" if dataset.is_monthly else "YYYY-MM-DD"
+    return dg.AssetSpec(
+        landing_key(dataset),
+        group_name="landing",
+        description=f"Raw {dataset.name} CSV drops in <landing>/{dataset.name}/{folder}/*.csv.",
+        partitions_def=partitions.monthly if dataset.is_monthly else partitions.daily,
+        kinds={"csv"},
+    )
+
+
+def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsDefinition:
+    key = bronze_key(dataset)
+    partitions_def = partitions.monthly if dataset.is_monthly else partitions.daily
+
+    @dg.asset(
+        key=key,
+        group_name="bronze",
+        description=(
+            f"Every data row of every {dataset.name} drop file, values as the original "
+            "strings, with source file, row number, ingestion time and run id. Rows that "
+            "could not be parsed keep their raw text in _corrupt_record."
+        ),
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[dg.AssetDep(landing_key(dataset), partition_mapping=dg.IdentityPartitionMapping())],
+        kinds={"spark", "delta"},
+    )
+    def bronze(
+        context: dg.AssetExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        landing: LandingResource,
+    ) -> dg.MaterializeResult:
+        where = materialized_range(context, PARTITION_COLUMN)
+        files = [
+            f
+            for f in landing.list_files(dataset.name, where.start, where.end)
+            if not dataset.is_monthly or f.partition_date.day == 1
+        ]
+        context.log.info(
+            f"Ingesting {len(files)} {dataset.name} file(s) for {where.start}..{where.end}"
+        )
+        parsed = read_landing(spark.spark_session, files, dataset, landing.s3_options)
+        rows = with_ingestion_stamp(
+            parsed, dataset, datetime.now(timezone.utc), context.run_id
+        )
+        store = lake.lake()
+        result = store.replace_partitions(rows, table_path(key), where)
+        written = store.read(spark.spark_session, table_path(key), where)
+        return dg.MaterializeResult(
+            metadata={
+                **table_metadata(result, written),
+                "files": len(files),
+                "landing_uri": landing.root,
+            }
+        )
+
+    return bronze
+
+
+def build_bronze(partitions: Partitioning) -> list:
+    specs = [landing_spec(d, partitions) for d in DATASETS.values()]
+    return specs + [build_bronze_asset(d, partitions) for d in DATASETS.values()]

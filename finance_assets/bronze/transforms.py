@@ -1,0 +1,130 @@
+"""Bronze: landing files to rows with ingestion lineage, values kept as the original strings.
+
+Files are listed on the driver and parsed inside Spark tasks, one task per file, each
+task opening its file itself (local path or S3). The same code path therefore works on
+local Spark, a standalone cluster, Spark Connect and Databricks, and no file's contents
+ever pass through the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from finance_assets.bronze.csv_parser import parse_records
+from finance_assets.datasets import PARTITION_COLUMN, Dataset
+from finance_assets.landing.zone import LandingFile, S3Options, open_binary
+
+BATCH_ROWS = 8192
+
+
+def parsed_schema(dataset: Dataset) -> T.StructType:
+    """Columns produced by parsing, before ingestion stamps are added."""
+    fields = [T.StructField(c, T.StringType()) for c in dataset.columns]
+    fields += [
+        T.StructField("_source_file", T.StringType(), nullable=False),
+        T.StructField("_source_row", T.LongType(), nullable=False),
+        T.StructField("_rescued_data", T.StringType()),
+        T.StructField("_corrupt_record", T.StringType()),
+        T.StructField(PARTITION_COLUMN, T.DateType(), nullable=False),
+    ]
+    return T.StructType(fields)
+
+
+def bronze_schema(dataset: Dataset) -> T.StructType:
+    """The bronze table's columns: parsed columns plus when and by which run they landed."""
+    parsed = parsed_schema(dataset)
+    return T.StructType(
+        [
+            *parsed.fields[:-1],
+            T.StructField("_ingested_at", T.TimestampType(), nullable=False),
+            T.StructField("_run_id", T.StringType(), nullable=False),
+            parsed.fields[-1],
+        ]
+    )
+
+
+def _arrow_schema(dataset: Dataset) -> pa.Schema:
+    return pa.schema(
+        [pa.field(c, pa.string()) for c in dataset.columns]
+        + [
+            pa.field("_source_file", pa.string(), nullable=False),
+            pa.field("_source_row", pa.int64(), nullable=False),
+            pa.field("_rescued_data", pa.string()),
+            pa.field("_corrupt_record", pa.string()),
+            pa.field(PARTITION_COLUMN, pa.date32(), nullable=False),
+        ]
+    )
+
+
+def file_parser(dataset: Dataset, s3: S3Options | None):
+    """A ``mapInArrow`` function turning batches of (uri, partition_date) into parsed rows."""
+    columns = dataset.columns
+    schema = _arrow_schema(dataset)
+
+    def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for uri, day in zip(
+                batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
+            ):
+                yield from _parse_file(uri, day, columns, schema, s3)
+
+    return parse
+
+
+def _parse_file(uri, day, columns, schema, s3) -> Iterator[pa.RecordBatch]:
+    with open_binary(uri, s3) as stream:
+        rows: list = []
+        for record in parse_records(stream, columns):
+            rows.append(record)
+            if len(rows) >= BATCH_ROWS:
+                yield _to_batch(rows, uri, day, len(columns), schema)
+                rows = []
+        if rows:
+            yield _to_batch(rows, uri, day, len(columns), schema)
+
+
+def _to_batch(records, uri, day, width, schema) -> pa.RecordBatch:
+    n = len(records)
+    value_columns = [[r.values[i] for r in records] for i in range(width)]
+    arrays = [pa.array(v, pa.string()) for v in value_columns] + [
+        pa.array([uri] * n, pa.string()),
+        pa.array([r.source_row for r in records], pa.int64()),
+        pa.array([r.rescued for r in records], pa.string()),
+        pa.array([r.corrupt for r in records], pa.string()),
+        pa.array([day] * n, pa.date32()),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def read_landing(
+    spark: SparkSession,
+    files: list[LandingFile],
+    dataset: Dataset,
+    s3: S3Options | None = None,
+) -> DataFrame:
+    """Parse landing files into rows, one Spark task per file."""
+    if not files:
+        return spark.createDataFrame([], parsed_schema(dataset))
+    listing = spark.createDataFrame(
+        [(f.uri, f.partition_date) for f in files],
+        T.StructType(
+            [T.StructField("uri", T.StringType()), T.StructField("day", T.DateType())]
+        ),
+    ).repartition(len(files))
+    return listing.mapInArrow(file_parser(dataset, s3), parsed_schema(dataset))
+
+
+def with_ingestion_stamp(
+    parsed: DataFrame, dataset: Dataset, ingested_at: datetime, run_id: str
+) -> DataFrame:
+    """Add when the rows were ingested and by which run, in the bronze column order."""
+    stamped = parsed.withColumn("_ingested_at", F.lit(ingested_at).cast("timestamp")).withColumn(
+        "_run_id", F.lit(run_id)
+    )
+    return stamped.select(*bronze_schema(dataset).fieldNames())

@@ -1,0 +1,78 @@
+"""The Dagster code location: every asset, check, job and resource of finance-assets."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from finance_assets.bronze.assets import bronze_key, build_bronze
+from finance_assets.datasets import DATASETS
+from finance_assets.gold.assets import (
+    BUDGET_VS_ACTUAL,
+    CUSTOMER_360,
+    DAILY_KPI,
+    FINANCIAL_SUMMARY,
+    MONTHLY_FINANCIAL_REPORT,
+    SALES_PERFORMANCE,
+    UNMATCHED_PAYMENTS,
+    build_gold,
+)
+from finance_assets.partitions import build_partitioning
+from finance_assets.resources import build_resources
+from finance_assets.settings import Settings
+from finance_assets.silver.assets import build_silver, quarantine_key, silver_key
+
+DAILY_JOB = "daily_assets"
+MONTHLY_JOB = "monthly_assets"
+
+
+def _dataset_keys(monthly: bool) -> list[dg.AssetKey]:
+    keys = []
+    for dataset in DATASETS.values():
+        if dataset.is_monthly == monthly:
+            keys += [bronze_key(dataset), silver_key(dataset), quarantine_key(dataset)]
+    return keys
+
+
+DAILY_KEYS = [
+    *_dataset_keys(monthly=False),
+    DAILY_KPI,
+    SALES_PERFORMANCE,
+    UNMATCHED_PAYMENTS,
+    CUSTOMER_360,
+]
+MONTHLY_KEYS = [
+    *_dataset_keys(monthly=True),
+    FINANCIAL_SUMMARY,
+    MONTHLY_FINANCIAL_REPORT,
+    BUDGET_VS_ACTUAL,
+]
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """All definitions for one deployment's settings."""
+    partitions = build_partitioning(settings)
+    assets = [*build_bronze(partitions), *build_silver(partitions), *build_gold(partitions)]
+    jobs = [
+        dg.define_asset_job(
+            DAILY_JOB,
+            selection=dg.AssetSelection.assets(*DAILY_KEYS),
+            partitions_def=partitions.daily,
+            description="Bronze, silver and gold for daily data.",
+        ),
+        dg.define_asset_job(
+            MONTHLY_JOB,
+            selection=dg.AssetSelection.assets(*MONTHLY_KEYS),
+            partitions_def=partitions.monthly,
+            description="Budgets and the monthly gold tables.",
+        ),
+    ]
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        resources=build_resources(settings),
+        # One process per run: every step shares the run's single Spark session.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions(Settings.from_env())

@@ -1,0 +1,54 @@
+"""Partitions: daily for daily data, monthly for budgets and monthly gold tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+
+from finance_assets.lake.delta import PartitionRange
+from finance_assets.settings import Settings
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """The two partitions definitions of one deployment."""
+
+    daily: dg.DailyPartitionsDefinition
+    monthly: dg.MonthlyPartitionsDefinition
+
+
+def build_partitioning(settings: Settings) -> Partitioning:
+    start = settings.partitions_start
+    end = settings.partitions_end
+    daily_end = (end + timedelta(days=1)).isoformat() if end else None
+    month_end = _next_month(end).isoformat() if end else None
+    return Partitioning(
+        daily=dg.DailyPartitionsDefinition(
+            start_date=start.isoformat(),
+            end_date=daily_end,
+            timezone=settings.timezone,
+            end_offset=0 if end else 1,
+        ),
+        monthly=dg.MonthlyPartitionsDefinition(
+            start_date=start.replace(day=1).isoformat(),
+            end_date=month_end,
+            timezone=settings.timezone,
+            end_offset=0 if end else 1,
+        ),
+    )
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def materialized_range(context: dg.AssetExecutionContext, column: str) -> PartitionRange:
+    """The inclusive range of dates covered by the partitions of this run."""
+    window = context.partition_time_window
+    return PartitionRange(column, _to_date(window.start), _to_date(window.end) - timedelta(days=1))
+
+
+def _to_date(moment: datetime) -> date:
+    return moment.date()

@@ -1,0 +1,52 @@
+"""Resources for where data lives: the landing zone and the lake."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+from pydantic import Field
+
+from finance_assets.lake.delta import DeltaRsLake, Lake, SparkDeltaLake
+from finance_assets.landing.zone import LandingFile, S3Options, list_files, normalize_uri
+
+
+class LandingResource(dg.ConfigurableResource):
+    """The landing zone: a local folder or ``s3://bucket/prefix`` of dated drop folders.
+
+    S3 connection settings are dagster-aws's; credentials come from the standard AWS
+    environment variables and are never part of the configuration.
+    """
+
+    uri: str = Field(description="Local folder or s3://bucket/prefix")
+    s3: S3Resource = Field(default_factory=S3Resource)
+
+    @property
+    def s3_options(self) -> S3Options:
+        return S3Options(endpoint_url=self.s3.endpoint_url, region=self.s3.region_name)
+
+    @property
+    def root(self) -> str:
+        return normalize_uri(self.uri)
+
+    def list_files(self, dataset: str, start: date, end: date) -> list[LandingFile]:
+        return list_files(self.uri, dataset, start, end, self.s3_options)
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The Delta lake root and which engine commits to it.
+
+    ``delta-rs`` lets Spark executors write Parquet and commits with delta-rs (any Spark,
+    no Delta jars); ``spark-delta`` uses the engine's native Delta support (Databricks).
+    """
+
+    uri: str = Field(description="Local folder (delta-rs) or any Delta location (spark-delta)")
+    engine: str = Field(default="delta-rs", description="delta-rs or spark-delta")
+
+    def lake(self) -> Lake:
+        if self.engine == "delta-rs":
+            return DeltaRsLake(self.uri)
+        if self.engine == "spark-delta":
+            return SparkDeltaLake(self.uri)
+        raise ValueError(f"FINANCE_LAKE_ENGINE={self.engine!r} is not one of: delta-rs, spark-delta")

@@ -1,0 +1,36 @@
+"""Shared fixtures: one local Spark session per test process, small data, temp lakes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+# Set before Spark starts: its Python workers inherit the environment of the JVM.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("FINANCE_SPARK_SHUFFLE_PARTITIONS", "2")
+os.environ.setdefault("FINANCE_SPARK_DRIVER_MEMORY", "2g")
+
+import pytest  # noqa: E402
+
+warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The process-wide SparkSession, shared with every Dagster run the tests start."""
+    from finance_assets.resources.spark import build_session, local_spark_config
+
+    session = build_session("local", local_spark_config("local[2]", "2g", 2))
+    yield session
+
+
+@pytest.fixture
+def lake_dir(tmp_path):
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def landing_dir(tmp_path):
+    return tmp_path / "landing"
