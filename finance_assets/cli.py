@@ -10,8 +10,6 @@ from datetime import date
 from pathlib import Path
 
 DEMO_START, DEMO_END = date(2024, 1, 1), date(2024, 2, 29)
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 class CliError(Exception):
@@ -43,6 +41,8 @@ def _instance():
 
 
 def _run_job(defs, job_name: str, first_key: str, last_key: str, instance, verbose: bool):
+    from finance_assets.sensors import RANGE_END_TAG, RANGE_START_TAG
+
     job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance,

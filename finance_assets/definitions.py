@@ -18,6 +18,7 @@ from finance_assets.gold.assets import (
 )
 from finance_assets.partitions import build_partitioning
 from finance_assets.resources import build_resources
+from finance_assets.sensors import late_payments_sensor
 from finance_assets.settings import Settings
 from finance_assets.silver.assets import build_silver, quarantine_key, silver_key
 
@@ -69,6 +70,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
+        sensors=[late_payments_sensor],
         resources=build_resources(settings),
         # One process per run: every step shares the run's single Spark session.
         executor=dg.in_process_executor,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deltalake import DeltaTable
+from dagster_deltalake import DeltaTableResource, LocalConfig
 
 
 def _rows(lake: str, table: str) -> list[dict]:
     path = Path(lake, "gold", table)
     if not (path / "_delta_log").is_dir():
         return []
-    return DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+    table = DeltaTableResource(url=str(path), storage_options=LocalConfig()).load()
+    return table.to_pyarrow_table().to_pylist()
 
 
 def print_gold_summary(lake: str) -> None:

@@ -352,6 +352,16 @@ def test_dagster_yaml_validates_against_the_instance_config_schema():
     assert "postgres" in _services()
 
 
+def test_dagster_yaml_names_the_postgres_driver_dagster_postgres_installs():
+    """dagster-postgres 0.29 depends on psycopg2-binary only, but builds `{scheme}://...`
+    URLs for SQLAlchemy, and SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3."""
+    from sqlalchemy.engine import make_url
+
+    config = yaml.safe_load(DAGSTER_YAML.read_text())
+    scheme = config["storage"]["postgres"]["postgres_db"].get("scheme", "postgresql")
+    assert make_url(f"{scheme}://user@postgres/db").get_dialect().driver == "psycopg2"
+
+
 @pytest.mark.parametrize(
     "mutate",
     [

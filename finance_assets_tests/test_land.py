@@ -35,7 +35,14 @@ def test_orders_are_split_by_order_date(tmp_path: Path) -> None:
 
     assert counts == {"2024-01-01": 2, "2024-01-02": 2, "2024-01-03": 1}
     assert sorted(p.name for p in (landing / "orders").iterdir()) == list(counts)
-    header = ["Order ID", " order-date ", "Customer_ID", "Product Category", "Order Amount", "ORDER_STATUS"]
+    header = [
+        "Order ID",
+        " order-date ",
+        "Customer_ID",
+        "Product Category",
+        "Order Amount",
+        "ORDER_STATUS",
+    ]
     first = landing / "orders" / "2024-01-01" / "orders_raw.csv"
     assert _read(first) == [
         header,
@@ -168,7 +175,9 @@ def test_header_only_file_lands_nothing(tmp_path: Path) -> None:
 def test_many_partitions_stream_through_a_bounded_number_of_open_files(tmp_path: Path) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["expense_id", "department", "expense_date", "expense_category", "expense_amount"])
+    writer.writerow(
+        ["expense_id", "department", "expense_date", "expense_category", "expense_amount"]
+    )
     days = [f"2024-{month:02d}-{day:02d}" for month in range(1, 13) for day in range(1, 29)]
     for number in range(1, 3 * len(days) + 1):
         writer.writerow([number, "IT", days[(number * 5) % len(days)], "Software", "1.00"])
@@ -199,3 +208,33 @@ def test_many_partitions_stream_through_a_bounded_number_of_open_files(tmp_path:
 def test_partition_date_formats(value: str, monthly: bool, expected: str | None) -> None:
     parsed = parse_partition_date(value, monthly)
     assert (parsed.isoformat() if parsed else None) == expected
+
+
+def test_lands_from_and_to_s3(monkeypatch: pytest.MonkeyPatch) -> None:
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    from finance_assets.landing.zone import S3Options
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="landing-test")
+        client.put_object(
+            Bucket="landing-test", Key="raw/orders_raw.csv", Body=ORDERS_RAW.encode("utf-8")
+        )
+
+        counts = land_file(
+            "s3://landing-test/raw/orders_raw.csv",
+            "orders",
+            "s3://landing-test/drops",
+            S3Options(region="us-east-1"),
+        )
+
+        body = client.get_object(
+            Bucket="landing-test", Key="drops/orders/2024-01-01/orders_raw.csv"
+        )["Body"].read()
+    assert counts == {"2024-01-01": 2, "2024-01-02": 2, "2024-01-03": 1}
+    assert body.decode("utf-8").splitlines()[1] == "1,2024-01-01,C8270,Furniture,4758.5,COMPLETED"

@@ -1,7 +1,7 @@
 """Bronze: landing files to rows with ingestion lineage, values kept as the original strings.
 
-Files are listed on the driver and parsed inside Spark tasks, one task per file, each
-task opening its file itself (local path or S3). The same code path therefore works on
+Files are listed on the driver and parsed inside Spark tasks, each task opening its
+files itself (local path or S3). The same code path therefore works on
 local Spark, a standalone cluster, Spark Connect and Databricks, and no file's contents
 ever pass through the driver.
 """
@@ -21,6 +21,8 @@ from finance_assets.datasets import PARTITION_COLUMN, Dataset
 from finance_assets.landing.zone import LandingFile, S3Options, open_binary
 
 BATCH_ROWS = 8192
+BYTES_PER_TASK = 64 * 1024 * 1024
+MIN_TASKS = 2
 
 
 def parsed_schema(dataset: Dataset) -> T.StructType:
@@ -108,7 +110,7 @@ def read_landing(
     dataset: Dataset,
     s3: S3Options | None = None,
 ) -> DataFrame:
-    """Parse landing files into rows, one Spark task per file."""
+    """Parse landing files into rows; each Spark task parses whole files."""
     if not files:
         return spark.createDataFrame([], parsed_schema(dataset))
     listing = spark.createDataFrame(
@@ -116,8 +118,14 @@ def read_landing(
         T.StructType(
             [T.StructField("uri", T.StringType()), T.StructField("day", T.DateType())]
         ),
-    ).repartition(len(files))
+    ).repartition(parse_task_count(files))
     return listing.mapInArrow(file_parser(dataset, s3), parsed_schema(dataset))
+
+
+def parse_task_count(files: list[LandingFile]) -> int:
+    """Enough tasks to keep every core busy, each parsing about BYTES_PER_TASK of CSV."""
+    by_size = -(-sum(f.size for f in files) // BYTES_PER_TASK)
+    return max(1, min(len(files), max(MIN_TASKS, by_size)))
 
 
 def with_ingestion_stamp(

@@ -41,6 +41,8 @@ GOLD_KEYS = (
     BUDGET_VS_ACTUAL,
 )
 
+LATE_PAYMENT_DAYS = "late_payment_order_days"
+
 SAME = dg.IdentityPartitionMapping()
 EVERY = dg.AllPartitionMapping()
 DAYS_OF_MONTH = dg.TimeWindowPartitionMapping()
@@ -114,10 +116,18 @@ def build_gold(partitions: Partitioning) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
     ):
         g = Gold(context, spark, lake)
+        all_orders = g.silver(ORDERS_KEY, whole_table=True)
         frame = transforms.sales_performance(
             g.silver(ORDERS_KEY), g.silver(PAYMENTS_KEY, whole_table=True)
         )
-        return g.replace(SALES_PERFORMANCE, frame, "order_date")
+        result = g.replace(SALES_PERFORMANCE, frame, "order_date")
+        stale = transforms.order_days_paid_late(
+            g.silver(PAYMENTS_KEY), all_orders, g.days.start, g.days.end
+        )
+        days = sorted(r["order_date"].isoformat() for r in stale.collect())
+        return dg.MaterializeResult(
+            metadata={**result.metadata, LATE_PAYMENT_DAYS: dg.MetadataValue.json(days)}
+        )
 
     @_gold_asset(
         CUSTOMER_360,

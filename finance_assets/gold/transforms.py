@@ -152,6 +152,23 @@ def sales_performance(orders: DataFrame, payments: DataFrame) -> DataFrame:
     )
 
 
+def order_days_paid_late(
+    payments: DataFrame, orders: DataFrame, start: date, end: date
+) -> DataFrame:
+    """Order days outside [start, end] whose orders received a SUCCESS payment in ``payments``.
+
+    Those days' ``sales_performance`` rows are stale once these payments land.
+    """
+    late = payments.where(_is("payment_status", SUCCESS)).select("order_id").distinct()
+    return (
+        orders.select("order_id", "order_date")
+        .join(late, "order_id", "left_semi")
+        .where(~F.col("order_date").between(F.lit(start), F.lit(end)))
+        .select("order_date")
+        .distinct()
+    )
+
+
 def customer_360(sales: DataFrame) -> DataFrame:
     """One row per customer: orders, value, collected, outstanding, first and last order."""
     return sales.groupBy("customer_id").agg(

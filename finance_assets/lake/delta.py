@@ -136,9 +136,12 @@ class DeltaRsLake:
         from deltalake.transaction import AddAction
 
         staging = Path(self.root, "_staging", uuid.uuid4().hex)
-        writer = df.write.mode("errorifexists")
         if partition_column:
-            writer = writer.partitionBy(partition_column)
+            # One task per date partition: a day becomes one file, not one per upstream task.
+            writer = df.repartition(F.col(partition_column)).write.partitionBy(partition_column)
+        else:
+            writer = df.write
+        writer = writer.mode("errorifexists")
         try:
             writer.parquet(str(staging))
             actions = []

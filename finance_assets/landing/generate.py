@@ -15,8 +15,18 @@ Business behaviour:
   mistake (overpaid), refunded, or never. A small share of payments reference orders that
   were never sent (orphans). Payments dated after the range end are not written; payments
   in the range are only generated for orders inside the range.
-* Expenses: a handful a day across departments; budgets: one per department per month,
-  sized so some departments overspend and others do not.
+* Expenses: a handful a day across departments, their amounts growing with the order
+  volume (up to a ceiling) so that most months make a profit; budgets: one per department
+  per month, sized so that some departments overspend and others do not.
+* Untidy but valid spellings the contract accepts (``2024/01/05``, ``completed``, ``p123``,
+  ``4758.5``, padded values, budget months as ``2024-01``) appear in a small share of rows.
+* Files vary the way real exports do: CRLF or LF, a UTF-8 BOM or not, shuffled columns,
+  an extra column (``note``, ``channel``, ``approved_by``), header spellings such as
+  ``Order Amount``, ``ORDER_ID`` or ``order-id``, quoted commas, quotes and newlines, blank lines.
+* Dirt: at ``dirty_rate``, rows are broken so that each fails exactly one silver rule,
+  cycling through every reason code of the dataset (see ``DIRTY_KINDS``); rows for
+  ``missing_column`` go to an extra, last file whose header lacks one required column, and
+  duplicates are exact copies placed after the original.
 
 Every id is derived from its business date (``days since 1999-12-31 * 10,000,000 + n``),
 so ids never collide when ranges are generated separately, and the orders, expenses and
@@ -33,8 +43,9 @@ import calendar
 import csv
 import io
 import itertools
+import math
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -49,6 +60,8 @@ MAX_PAYMENT_DELAY_DAYS = 10
 ORPHAN_PAYMENT_SHARE = 0.015
 ORPHAN_LOOKBACK_DAYS = 30
 EXPENSES_PER_DAY = (2, 8)
+MAX_EXPENSE_SCALE_PCT = 2500
+PAYMENTS_PER_ORDER = 1.05
 
 _RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "orders": (
@@ -331,6 +344,11 @@ def _add_months(month: date, count: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def _uniform_int(rng: random.Random, low: int, high: int) -> int:
+    """A uniform integer in ``[low, high]``; cheaper than ``randint`` on hot paths."""
+    return low + int(rng.random() * (high - low + 1))
+
+
 def _stochastic_round(value: float, rng: random.Random) -> int:
     """An integer whose expected value is ``value``, so small shares still show up."""
     whole = int(value)
@@ -429,11 +447,11 @@ def _first_delay(rng: random.Random) -> int:
         return 1
     if roll < 0.75:
         return 2
-    return rng.randint(3, MAX_PAYMENT_DELAY_DAYS)
+    return _uniform_int(rng, 3, MAX_PAYMENT_DELAY_DAYS)
 
 
 def _later(delay: int, rng: random.Random, most: int = 3) -> int:
-    return min(MAX_PAYMENT_DELAY_DAYS, delay + rng.randint(0, most))
+    return min(MAX_PAYMENT_DELAY_DAYS, delay + _uniform_int(rng, 0, most))
 
 
 def _payment_plan(rng: random.Random, status: str, cents: int) -> list[tuple[int, str, int, str]]:
@@ -447,7 +465,7 @@ def _payment_plan(rng: random.Random, status: str, cents: int) -> list[tuple[int
         if roll < 0.5:
             return []
         if roll < 0.85:
-            part = max(1, cents * rng.randint(20, 80) // 100)
+            part = max(1, cents * _uniform_int(rng, 20, 80) // 100)
             return [(_first_delay(rng), "SUCCESS", part, _pick_method(rng))]
         return [(_first_delay(rng), "FAILED", cents, _pick_method(rng))]
     return _completed_plan(rng, roll, cents)
@@ -530,42 +548,50 @@ def _payment_rows(config: GenerateConfig, day: date) -> list[list[str]]:
 # --- expenses and budgets -------------------------------------------------------------
 
 
+def _expense_scale_pct(config: GenerateConfig) -> int:
+    """Expense amounts in percent of the reference table, growing with the order volume.
+
+    At 40 orders a day costs run at roughly three quarters of collected revenue, so most
+    months make a profit and some do not. The growth stops where a department's monthly
+    budget would approach the contract's 10,000,000.00 ceiling.
+    """
+    return max(1, min(MAX_EXPENSE_SCALE_PCT, config.orders_per_day * 3 // 2))
+
+
 def _expense_rows(config: GenerateConfig, day: date) -> list[list[str]]:
     """A handful of expenses filed that day across departments."""
     rng = _rng(config, EXPENSES.name, day, "rows")
+    scale_pct = _expense_scale_pct(config)
     first_id = _id_block(day) + 1
     iso = day.isoformat()
     rows = []
     for index in range(rng.randint(*EXPENSES_PER_DAY)):
         department = rng.choices(DEPARTMENTS, _DEPARTMENT_WEIGHTS)[0]
         category, low, high = rng.choice(_DEPARTMENT_SPEND[department][1])
-        rows.append(
-            [str(first_id + index), department, iso, category, _money(rng.randint(low, high))]
-        )
+        cents = max(1, rng.randint(low, high) * scale_pct // 100)
+        rows.append([str(first_id + index), department, iso, category, _money(cents)])
     return rows
 
 
-def _expected_monthly_spend(department: str, month: date) -> int:
+def _expected_monthly_spend(department: str, month: date, scale_pct: int) -> int:
     """Cents a department is expected to spend in a month, given the expense mix."""
     weight, categories = _DEPARTMENT_SPEND[department]
     mean_cents = sum((low + high) // 2 for _, low, high in categories) // len(categories)
     days = calendar.monthrange(month.year, month.month)[1]
     expenses_twice = days * sum(EXPENSES_PER_DAY)
-    return expenses_twice * weight * mean_cents // (2 * sum(_DEPARTMENT_WEIGHTS))
+    return expenses_twice * weight * mean_cents * scale_pct // (2 * sum(_DEPARTMENT_WEIGHTS) * 100)
 
 
 def _budget_rows(config: GenerateConfig, month: date) -> list[list[str]]:
     """One budget per department for the month, 25% below to 35% above expected spend."""
     rng = _rng(config, BUDGETS.name, month, "rows")
+    scale_pct = _expense_scale_pct(config)
     iso = month.isoformat()
-    return [
-        [
-            department,
-            iso,
-            _money(_expected_monthly_spend(department, month) * rng.randint(75, 135) // 100),
-        ]
-        for department in DEPARTMENTS
-    ]
+    rows = []
+    for department in DEPARTMENTS:
+        expected = _expected_monthly_spend(department, month, scale_pct)
+        rows.append([department, iso, _money(max(1, expected * rng.randint(75, 135) // 100))])
+    return rows
 
 
 # --- valid but untidy values ----------------------------------------------------------
@@ -629,37 +655,75 @@ def _bad_value(dataset: Dataset, reason: str, column: str, day: date, rng: rando
     return rng.choice(choices)
 
 
-def _break_rows(
-    rows: list[list[str]], dataset: Dataset, day: date, rate: float, rng: random.Random
-) -> _DirtyFolder:
-    """Break about ``rate`` of the rows, cycling through every reason code of the dataset."""
-    dropped_column = rng.randrange(len(dataset.columns))
-    wanted = _stochastic_round(len(rows) * rate, rng)
-    if not rows or wanted == 0:
-        return _DirtyFolder(rows, [], dropped_column)
+def _nominal_rows(dataset: Dataset, config: GenerateConfig) -> float:
+    """Rows a typical folder of the dataset holds, used to pace the dirt across folders."""
+    if dataset is ORDERS:
+        return float(config.orders_per_day)
+    if dataset is PAYMENTS:
+        return config.orders_per_day * PAYMENTS_PER_ORDER
+    if dataset is EXPENSES:
+        return sum(EXPENSES_PER_DAY) / 2
+    return float(len(DEPARTMENTS))
+
+
+def _period_index(dataset: Dataset, day: date) -> int:
+    """Days (months for budgets) since the id epoch: the folder's place in the dirt cycle."""
+    if dataset.is_monthly:
+        return (day.year - ID_EPOCH.year) * 12 + day.month - ID_EPOCH.month
+    return (day - ID_EPOCH).days
+
+
+def _dirty_kinds(dataset: Dataset, day: date, per_folder: float, available: int) -> list[str]:
+    """The reason codes illustrated by this folder's broken rows.
+
+    All folders share one endless cycle through the dataset's reason codes, paced by the
+    expected number of broken rows per folder. Any run of folders whose broken rows add up
+    to the number of codes therefore shows every code, even when a single folder gets less
+    than one broken row on average.
+    """
+    index = _period_index(dataset, day)
+    first = math.floor(index * per_folder)
+    count = min(available, math.floor((index + 1) * per_folder) - first)
     kinds = DIRTY_KINDS[dataset.name]
-    offset = rng.randrange(len(kinds))
-    chosen = [kinds[(offset + i) % len(kinds)] for i in range(wanted)]
-    to_break = [kind for kind in chosen if kind != "duplicate"]
+    return [kinds[(first + i) % len(kinds)] for i in range(count)]
+
+
+def _break_rows(
+    rows: list[list[str]], dataset: Dataset, day: date, kinds: list[str], rng: random.Random
+) -> _DirtyFolder:
+    """Break rows in place, one per reason code in ``kinds``, and add the duplicates."""
+    dropped_column = rng.randrange(len(dataset.columns))
+    if not rows or not kinds:
+        return _DirtyFolder(rows, [], dropped_column)
+    to_break = [kind for kind in kinds if kind != "duplicate"]
     broken = rng.sample(range(len(rows)), min(len(to_break), len(rows)))
-    rule_columns = dict(_RULES[dataset.name])
     partial_indexes = set()
     for index, kind in zip(broken, to_break, strict=False):
         if kind == "missing_column":
             partial_indexes.add(index)
-        elif kind == "malformed_row":
-            malformed = _MalformedRow(rows[index])
-            malformed.extra_field = rng.random() < 0.5
-            rows[index] = malformed
         else:
-            column = rule_columns[kind]
-            rows[index][dataset.columns.index(column)] = _bad_value(dataset, kind, column, day, rng)
-    duplicates = _duplicates(rows, set(broken), chosen.count("duplicate"), rng)
+            rows[index] = _broken_row(rows[index], dataset, day, kind, rng)
+    duplicates = _duplicates(rows, set(broken), kinds.count("duplicate"), rng)
+    if not partial_indexes:
+        return _DirtyFolder(_insert_at(rows, duplicates), [], dropped_column)
     partial = [rows[i] for i in sorted(partial_indexes)]
-    kept = [row for i, row in enumerate(rows) if i not in partial_indexes] if partial else rows
+    kept = [row for i, row in enumerate(rows) if i not in partial_indexes]
     shift = _removed_before(partial_indexes)
     moved = [(position - shift(position), row) for position, row in duplicates]
     return _DirtyFolder(_insert_at(kept, moved), partial, dropped_column)
+
+
+def _broken_row(
+    row: list[str], dataset: Dataset, day: date, kind: str, rng: random.Random
+) -> list[str]:
+    """``row`` broken so that silver rejects it with reason ``kind``."""
+    if kind == "malformed_row":
+        malformed = _MalformedRow(row)
+        malformed.extra_field = rng.random() < 0.5
+        return malformed
+    column = dict(_RULES[dataset.name])[kind]
+    row[dataset.columns.index(column)] = _bad_value(dataset, kind, column, day, rng)
+    return row
 
 
 def _duplicates(
@@ -676,7 +740,7 @@ def _duplicates(
     return copies
 
 
-def _removed_before(removed: set[int]):
+def _removed_before(removed: set[int]) -> Callable[[int], int]:
     """How many removed positions precede a position, for re-aiming insertions."""
     ordered = sorted(removed)
     return lambda position: bisect.bisect_left(ordered, position)
@@ -795,7 +859,9 @@ def _write_folder(
     """Untidy, break and split one folder's rows into files and write them; return rows written."""
     rng = _rng(config, dataset.name, day, "files")
     _add_untidy_values(rows, dataset, rng)
-    folder = _break_rows(rows, dataset, day, config.dirty_rate, rng)
+    per_folder = _nominal_rows(dataset, config) * config.dirty_rate
+    kinds = _dirty_kinds(dataset, day, per_folder, len(rows))
+    folder = _break_rows(rows, dataset, day, kinds, rng)
     files = [
         (chunk, _pick_format(rng, dataset))
         for chunk in _split(folder.rows, config.files_per_folder, rng)

@@ -82,8 +82,8 @@ def _open_text(source: str, s3: S3Options | None) -> TextIO:
 
 
 def normalize_header(name: str) -> str:
-    """A header name as the contract matches it: trimmed, lower-case, ``_`` for spaces and ``-``."""
-    return re.sub(r"[ \-]", "_", name.strip().lower())
+    """A header name as bronze matches it: trimmed, lower-case, runs of spaces/``-`` as ``_``."""
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
 def _date_index(source: str, spec: Dataset, header: list[str]) -> int:

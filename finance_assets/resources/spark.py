@@ -20,6 +20,8 @@ from typing import Any
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
+from finance_assets.java import require_java
+
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -67,6 +69,7 @@ def build_session(mode: str, spark_config: dict[str, Any], connect_url: str | No
     from pyspark.sql import SparkSession
 
     if mode == "local":
+        require_java()
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder
         for key, value in spark_config.items():

@@ -1,0 +1,102 @@
+"""A throwaway S3 endpoint for tests: moto's standalone server on 127.0.0.1.
+
+The server runs in its own process (not moto's in-process mock) so that every S3 client
+the product creates, on the driver and inside Spark's Python workers, talks real HTTP to a
+real endpoint, exactly as it would to MinIO or AWS.
+
+    with moto_s3_server() as endpoint_url:
+        boto3.client("s3", endpoint_url=endpoint_url, ...)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+# Loopback only: never route through a proxy configured in the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _answers(url: str) -> bool:
+    try:
+        with _OPENER.open(url, timeout=1) as response:
+            return response.status < 500
+    except urllib.error.HTTPError as exc:  # any HTTP answer means the server is up
+        return exc.code < 500
+    except OSError:
+        return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT_S)
+
+
+@contextlib.contextmanager
+def moto_s3_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
+    """Start ``python -m moto.server`` on 127.0.0.1:<free port>; yield its endpoint URL.
+
+    The server is always stopped on exit (terminated, then killed if it does not stop).
+    Its output goes to a temporary log that is shown if it fails to start.
+    """
+    port = free_port()
+    endpoint = f"http://{HOST}:{port}"
+    # The server must not pick up an endpoint meant for the product's clients.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while not _answers(f"{endpoint}/moto-api/"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    output = log.read().decode("utf-8", "replace")[-4000:]
+                    state = (
+                        f"exited with {process.returncode}"
+                        if process.poll() is not None
+                        else f"did not answer within {timeout:.0f} s"
+                    )
+                    raise RuntimeError(f"moto server on {endpoint} {state}:\n{output}")
+                time.sleep(0.1)
+            yield endpoint
+        finally:
+            _stop(process)
+
+
+def reset(endpoint: str) -> None:
+    """Forget every bucket and object the server holds."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with _OPENER.open(request, timeout=5):
+        pass
