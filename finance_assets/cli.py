@@ -37,7 +37,11 @@ def _date(text: str) -> date:
 def _instance():
     import dagster as dg
 
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    return (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
 
 
 def _run_job(defs, job_name: str, first_key: str, last_key: str, instance, verbose: bool):
@@ -48,7 +52,9 @@ def _run_job(defs, job_name: str, first_key: str, last_key: str, instance, verbo
         instance=instance,
         tags={RANGE_START_TAG: first_key, RANGE_END_TAG: last_key},
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}}},
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}}
+        },
     )
 
 
@@ -66,6 +72,8 @@ def _collect(result, outcome: RunOutcome) -> None:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.step_failure_data.error
+            while error is not None and error.cause is not None:
+                error = error.cause  # the user code's exception, not Dagster's wrapper
             message = error.message.strip().splitlines()[-1] if error else "failed"
             outcome.failed_steps.append(f"{event.step_key}: {message}")
     outcome.succeeded = outcome.succeeded and result.success
@@ -111,7 +119,9 @@ def _report(outcome: RunOutcome) -> int:
         for step in outcome.failed_steps:
             print(f"  {step}", file=sys.stderr)
     if outcome.skipped:
-        print(f"Not run because an earlier run failed: {', '.join(outcome.skipped)}", file=sys.stderr)
+        print(
+            f"Not run because an earlier run failed: {', '.join(outcome.skipped)}", file=sys.stderr
+        )
     blocking = [c for c in outcome.failed_checks if c.endswith("(ERROR)")]
     if outcome.failed_checks:
         print("Failed checks:", file=sys.stderr)
@@ -225,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     land = commands.add_parser("land", help="split a monolithic CSV into drop folders")
     land.add_argument("file")
-    land.add_argument("--dataset", required=True, choices=["orders", "payments", "expenses", "budgets"])
+    land.add_argument(
+        "--dataset", required=True, choices=["orders", "payments", "expenses", "budgets"]
+    )
     land.add_argument("--landing", help="landing folder or s3://bucket/prefix")
     land.set_defaults(handler=cmd_land)
 

@@ -57,13 +57,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         dg.define_asset_job(
             DAILY_JOB,
             selection=dg.AssetSelection.assets(*DAILY_KEYS),
-            partitions_def=partitions.daily,
             description="Bronze, silver and gold for daily data.",
         ),
         dg.define_asset_job(
             MONTHLY_JOB,
             selection=dg.AssetSelection.assets(*MONTHLY_KEYS),
-            partitions_def=partitions.monthly,
             description="Budgets and the monthly gold tables.",
         ),
     ]

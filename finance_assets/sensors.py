@@ -13,7 +13,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def late_payment_request(days: list[str], storage_id: int) -> dg.RunRequest | None:
-    """One run re-materializing sales_performance over the affected order days, then customer_360."""
+    """One run re-materializing sales_performance on the affected order days, and customer_360."""
     if not days:
         return None
     return dg.RunRequest(

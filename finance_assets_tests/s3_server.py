@@ -58,38 +58,57 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=STOP_TIMEOUT_S)
 
 
+def _start(log, env: dict[str, str], timeout: float) -> tuple[subprocess.Popen, str]:
+    """One server on a fresh free port, answering; raises (server stopped) if it does not."""
+    port = free_port()
+    endpoint = f"http://{HOST}:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not _answers(f"{endpoint}/moto-api/"):
+            if process.poll() is not None:
+                raise _Exited(f"moto server on {endpoint} exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"moto server on {endpoint} did not answer in {timeout:.0f} s")
+            time.sleep(0.1)
+    except BaseException:
+        _stop(process)
+        raise
+    return process, endpoint
+
+
+class _Exited(RuntimeError):
+    """The server process ended while starting (e.g. another process took the port)."""
+
+
 @contextlib.contextmanager
-def moto_s3_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
+def moto_s3_server(timeout: float = START_TIMEOUT_S, attempts: int = 3) -> Iterator[str]:
     """Start ``python -m moto.server`` on 127.0.0.1:<free port>; yield its endpoint URL.
 
     The server is always stopped on exit (terminated, then killed if it does not stop).
-    Its output goes to a temporary log that is shown if it fails to start.
+    A server that exits while starting is retried on another port; its output is shown
+    in the error when it never comes up.
     """
-    port = free_port()
-    endpoint = f"http://{HOST}:{port}"
     # The server must not pick up an endpoint meant for the product's clients.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     with tempfile.TemporaryFile(mode="w+b") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
+        for attempt in range(1, attempts + 1):
+            try:
+                process, endpoint = _start(log, env, timeout)
+                break
+            except RuntimeError as exc:
+                if isinstance(exc, _Exited) and attempt < attempts:
+                    continue
+                log.seek(0)
+                output = log.read().decode("utf-8", "replace")[-4000:]
+                raise RuntimeError(f"{exc}:\n{output}") from None
         try:
-            deadline = time.monotonic() + timeout
-            while not _answers(f"{endpoint}/moto-api/"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    output = log.read().decode("utf-8", "replace")[-4000:]
-                    state = (
-                        f"exited with {process.returncode}"
-                        if process.poll() is not None
-                        else f"did not answer within {timeout:.0f} s"
-                    )
-                    raise RuntimeError(f"moto server on {endpoint} {state}:\n{output}")
-                time.sleep(0.1)
             yield endpoint
         finally:
             _stop(process)

@@ -1,6 +1,6 @@
 """Black-box contract tests for the gold tables, the layer identity, idempotency and the CLI.
 
-One small landing folder is written by hand below and materialized once for
+One small landing folder is written by hand below and materialized for
 2024-01-27..2024-02-01 (so January and February are both touched); every expected value
 is worked out by hand from those rows, in the comments next to the assertions, straight
 from /work/shared/spec/CONTRACT.md. Nothing here calls the product's transformation code:

@@ -183,13 +183,7 @@ def test_missing_column_with_a_misspelt_header_goes_to_rescued():
 
 
 def test_short_and_long_rows_are_corrupt_with_their_raw_text():
-    text = (
-        f"{HEADER}\r\n"
-        "1,2024-01-05,C1\r\n"
-        f"{ROW_1},extra\r\n"
-        '3,"two\nlines",C3\r\n'
-        f"{ROW_2}\r\n"
-    )
+    text = f'{HEADER}\r\n1,2024-01-05,C1\r\n{ROW_1},extra\r\n3,"two\nlines",C3\r\n{ROW_2}\r\n'
     assert parse(text) == [
         bad(1, "1,2024-01-05,C1"),
         bad(2, f"{ROW_1},extra"),
@@ -248,8 +242,15 @@ def test_non_utf8_bytes_make_only_that_record_corrupt():
         f"{HEADER}\r\n\r\n\n".encode(),
         b"\xef\xbb\xbf" + f"{HEADER}\r\n".encode(),
     ],
-    ids=["0-byte", "bom-only", "blank-only", "header-no-newline", "header", "header-blanks",
-         "bom-header"],
+    ids=[
+        "0-byte",
+        "bom-only",
+        "blank-only",
+        "header-no-newline",
+        "header",
+        "header-blanks",
+        "bom-header",
+    ],
 )
 def test_files_without_data_rows_give_no_records(data):
     assert parse(data) == []

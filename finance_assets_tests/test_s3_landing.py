@@ -415,9 +415,10 @@ def test_materialize_from_s3_matches_local_landing(spark, s3, tmp_path, capsys) 
 
 def test_listing_a_missing_bucket_fails_fast(s3_endpoint, options) -> None:
     started = time.monotonic()
-    with pytest.raises(ClientError) as info:
+    with pytest.raises(FileNotFoundError, match="'no-such-bucket' does not exist") as info:
         list_files("s3://no-such-bucket/landing", "orders", D1, D2, options)
-    assert info.value.response["Error"]["Code"] == "NoSuchBucket"
+    assert isinstance(info.value.__cause__, ClientError)
+    assert info.value.__cause__.response["Error"]["Code"] == "NoSuchBucket"
     assert time.monotonic() - started < 10
 
 

@@ -1,6 +1,5 @@
 """Bronze assets: every row of every landing file, as the original strings, with lineage."""
 
-
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -70,9 +69,7 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
             f"Ingesting {len(files)} {dataset.name} file(s) for {where.start}..{where.end}"
         )
         parsed = read_landing(spark.spark_session, files, dataset, landing.s3_options)
-        rows = with_ingestion_stamp(
-            parsed, dataset, datetime.now(timezone.utc), context.run_id
-        )
+        rows = with_ingestion_stamp(parsed, dataset, datetime.now(timezone.utc), context.run.run_id)
         store = lake.lake()
         result = store.replace_partitions(rows, table_path(key), where)
         written = store.read(spark.spark_session, table_path(key), where)

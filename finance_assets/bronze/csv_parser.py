@@ -123,7 +123,9 @@ def _printable(raw: str) -> str:
 def _records(stream: BinaryIO) -> Iterator[tuple[list[str], str]]:
     """Yield (fields, raw text) for every non-blank CSV record."""
     tap = _LineTap(_text_lines(stream))
-    reader = csv.reader(tap, strict=False)
+    # strict: an unterminated quote or text after a closing quote is a corrupt record,
+    # not a guess at what was meant.
+    reader = csv.reader(tap, strict=True)
     while True:
         try:
             fields = next(reader)
@@ -151,7 +153,9 @@ def parse_records(stream: BinaryIO, required: tuple[str, ...]) -> Iterator[Bronz
 
 def _to_record(row_number: int, fields: list[str], raw: str, header: Header) -> BronzeRecord:
     if len(fields) != header.width or _has_bad_bytes(raw):
-        return BronzeRecord(row_number, (None,) * len(header.required_positions), None, _printable(raw))
+        return BronzeRecord(
+            row_number, (None,) * len(header.required_positions), None, _printable(raw)
+        )
     values = tuple(None if p is None else fields[p] for p in header.required_positions)
     rescued = (
         json.dumps({name: fields[i] for name, i in header.extra_columns}, ensure_ascii=False)
@@ -164,4 +168,3 @@ def _to_record(row_number: int, fields: list[str], raw: str, header: Header) -> 
 def parse_bytes(data: bytes, required: tuple[str, ...]) -> list[BronzeRecord]:
     """Convenience for tests and small inputs."""
     return list(parse_records(io.BytesIO(data), required))
-

@@ -115,9 +115,7 @@ def read_landing(
         return spark.createDataFrame([], parsed_schema(dataset))
     listing = spark.createDataFrame(
         [(f.uri, f.partition_date) for f in files],
-        T.StructType(
-            [T.StructField("uri", T.StringType()), T.StructField("day", T.DateType())]
-        ),
+        T.StructType([T.StructField("uri", T.StringType()), T.StructField("day", T.DateType())]),
     ).repartition(parse_task_count(files))
     return listing.mapInArrow(file_parser(dataset, s3), parsed_schema(dataset))
 

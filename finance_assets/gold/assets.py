@@ -7,7 +7,6 @@ order days; ``silver/payments`` records those order days in its materialization 
 and the ``late_payments_sensor`` re-materializes exactly them, then ``customer_360``.
 """
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -230,8 +229,10 @@ def _previous_month(g: Gold) -> DataFrame:
     table = table_path(MONTHLY_FINANCIAL_REPORT)
     month = (g.days.start - timedelta(days=1)).replace(day=1)
     if not g.lake.exists(table):
-        return transforms.month_frame(g.spark, month, month).limit(0).selectExpr(
-            "month", "CAST(NULL AS DECIMAL(18,2)) AS revenue"
+        return (
+            transforms.month_frame(g.spark, month, month)
+            .limit(0)
+            .selectExpr("month", "CAST(NULL AS DECIMAL(18,2)) AS revenue")
         )
     return g.lake.read(g.spark, table, PartitionRange("month", month, month)).select(
         "month", "revenue"

@@ -20,6 +20,8 @@ from pyspark.sql import functions as F
 from finance_assets.silver.rules import MONEY
 
 SUCCESS, FAILED, REFUNDED, CANCELLED = "SUCCESS", "FAILED", "REFUNDED", "CANCELLED"
+
+
 def zero() -> Column:
     return F.lit(0).cast(MONEY)
 
@@ -68,7 +70,9 @@ def _is(column: str, value: str) -> Column:
     return F.col(column) == F.lit(value)
 
 
-def daily_kpi(days: DataFrame, orders: DataFrame, payments: DataFrame, expenses: DataFrame) -> DataFrame:
+def daily_kpi(
+    days: DataFrame, orders: DataFrame, payments: DataFrame, expenses: DataFrame
+) -> DataFrame:
     """Revenue, expenses, profit, order and payment activity for every day in ``days``."""
     collected = payments.groupBy(F.col("payment_date").alias("date")).agg(
         total(F.when(_is("payment_status", SUCCESS), F.col("paid_amount"))).alias("revenue"),
@@ -84,11 +88,18 @@ def daily_kpi(days: DataFrame, orders: DataFrame, payments: DataFrame, expenses:
         F.count(F.lit(1)).alias("orders_count"),
         total(F.when(~_is("order_status", CANCELLED), F.col("order_amount"))).alias("order_value"),
     )
-    joined = days.join(collected, "date", "left").join(spent, "date", "left").join(
-        ordered, "date", "left"
+    joined = (
+        days.join(collected, "date", "left")
+        .join(spent, "date", "left")
+        .join(ordered, "date", "left")
     )
-    counts = ["orders_count", "payment_attempts", "successful_payments", "failed_payments",
-              "refunded_payments"]
+    counts = [
+        "orders_count",
+        "payment_attempts",
+        "successful_payments",
+        "failed_payments",
+        "refunded_payments",
+    ]
     filled = joined.fillna(0, subset=counts)
     filled = filled.withColumns(
         {c: F.coalesce(F.col(c), zero()) for c in ("revenue", "expenses", "order_value")}
@@ -140,9 +151,9 @@ def sales_performance(orders: DataFrame, payments: DataFrame) -> DataFrame:
         paid.alias("total_paid"),
         F.coalesce(F.col("successful_payment_count"), F.lit(0)).alias("successful_payment_count"),
         "last_payment_date",
-        F.when(cancelled, zero()).otherwise(money(F.greatest(amount - paid, zero()))).alias(
-            "pending_amount"
-        ),
+        F.when(cancelled, zero())
+        .otherwise(money(F.greatest(amount - paid, zero())))
+        .alias("pending_amount"),
         money(F.greatest(paid - amount, zero())).alias("overpaid_amount"),
         (~cancelled & (paid >= amount)).alias("is_fully_paid"),
         F.year("order_date").alias("order_year"),
@@ -273,9 +284,9 @@ def monthly_financial_report(
 
 def budget_vs_actual(budgets: DataFrame, expenses: DataFrame) -> DataFrame:
     """Per department and month with a budget or an expense: budget, actual and variance."""
-    actual = expenses.groupBy(
-        "department", F.trunc("expense_date", "month").alias("month")
-    ).agg(total(F.col("expense_amount")).alias("actual_amount"))
+    actual = expenses.groupBy("department", F.trunc("expense_date", "month").alias("month")).agg(
+        total(F.col("expense_amount")).alias("actual_amount")
+    )
     budget = budgets.select("department", "month", "budget_amount")
     joined = budget.join(actual, ["department", "month"], "full_outer")
     budget_amount = F.coalesce(F.col("budget_amount"), zero())
@@ -290,4 +301,3 @@ def budget_vs_actual(budgets: DataFrame, expenses: DataFrame) -> DataFrame:
         percent(variance, budget_amount).alias("variance_pct"),
         (variance > 0).alias("is_overspent"),
     )
-

@@ -69,10 +69,16 @@ class Lake(Protocol):
 
     def table_uri(self, table: str) -> str: ...
     def exists(self, table: str) -> bool: ...
-    def replace_partitions(self, df: DataFrame, table: str, where: PartitionRange) -> WriteResult: ...
+    def replace_partitions(
+        self, df: DataFrame, table: str, where: PartitionRange
+    ) -> WriteResult: ...
     def replace_table(self, df: DataFrame, table: str) -> WriteResult: ...
-    def read(self, spark: SparkSession, table: str, where: PartitionRange | None = None) -> DataFrame: ...
-    def partition_row_counts(self, spark: SparkSession, table: str, where: PartitionRange) -> dict[date, int]: ...
+    def read(
+        self, spark: SparkSession, table: str, where: PartitionRange | None = None
+    ) -> DataFrame: ...
+    def partition_row_counts(
+        self, spark: SparkSession, table: str, where: PartitionRange
+    ) -> dict[date, int]: ...
 
 
 class DeltaRsLake:
@@ -110,7 +116,10 @@ class DeltaRsLake:
         if not self.exists(table):
             try:
                 create_table_with_add_actions(
-                    str(table_dir), Schema.from_arrow(schema), actions, mode="error",
+                    str(table_dir),
+                    Schema.from_arrow(schema),
+                    actions,
+                    mode="error",
                     partition_by=partition_by,
                 )
                 return self._result(table, actions)
@@ -169,24 +178,28 @@ class DeltaRsLake:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def read(self, spark: SparkSession, table: str, where: PartitionRange | None = None) -> DataFrame:
+    def read(
+        self, spark: SparkSession, table: str, where: PartitionRange | None = None
+    ) -> DataFrame:
         from deltalake import DeltaTable
 
         if not self.exists(table):
             raise FileNotFoundError(
-                f"Delta table {self.table_uri(table)} does not exist yet: materialize its asset first."
+                f"Delta table {self.table_uri(table)} does not exist yet: "
+                "materialize its asset first."
             )
         dt = DeltaTable(self.table_uri(table))
         schema = from_arrow_schema(pa.schema(dt.schema().to_arrow()), prefer_timestamp_ntz=False)
-        files = [str(local_path(u)) for u in dt.file_uris(where.delta_filters() if where else None)]
+        pruning = where.delta_filters() if where else None
+        files = [str(local_path(u)) for u in dt.file_uris(file_pruning_predicate=pruning)]
         if not files:
             return spark.createDataFrame([], schema)
-        frame = (
-            spark.read.schema(schema).option("basePath", self.table_uri(table)).parquet(*files)
-        )
+        frame = spark.read.schema(schema).option("basePath", self.table_uri(table)).parquet(*files)
         return frame.select(*schema.fieldNames())
 
-    def partition_row_counts(self, spark: SparkSession, table: str, where: PartitionRange) -> dict[date, int]:
+    def partition_row_counts(
+        self, spark: SparkSession, table: str, where: PartitionRange
+    ) -> dict[date, int]:
         """Rows per partition from the Delta log's file statistics: no data is read."""
         from deltalake import DeltaTable
 
@@ -196,7 +209,9 @@ class DeltaRsLake:
         column = f"partition.{where.column}"
         counts: dict[date, int] = {}
         for day, rows in zip(
-            actions.column(column).to_pylist(), actions.column("num_records").to_pylist(), strict=True
+            actions.column(column).to_pylist(),
+            actions.column("num_records").to_pylist(),
+            strict=True,
         ):
             day = date.fromisoformat(day) if isinstance(day, str) else day
             if where.start <= day <= where.end:
@@ -256,11 +271,15 @@ class SparkDeltaLake:
         rows = int((last["operationMetrics"] or {}).get("numOutputRows", 0))
         return WriteResult(self.table_uri(table), int(last["version"]), rows)
 
-    def read(self, spark: SparkSession, table: str, where: PartitionRange | None = None) -> DataFrame:
+    def read(
+        self, spark: SparkSession, table: str, where: PartitionRange | None = None
+    ) -> DataFrame:
         frame = spark.read.format("delta").load(self.table_uri(table))
         return frame.where(where.spark_filter()) if where else frame
 
-    def partition_row_counts(self, spark: SparkSession, table: str, where: PartitionRange) -> dict[date, int]:
+    def partition_row_counts(
+        self, spark: SparkSession, table: str, where: PartitionRange
+    ) -> dict[date, int]:
         rows = self.read(spark, table, where).groupBy(where.column).count().collect()
         return {r[where.column]: int(r["count"]) for r in rows}
 

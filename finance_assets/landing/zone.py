@@ -9,6 +9,7 @@ exponential backoff.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -118,7 +119,7 @@ def _list_local(root: str, dataset: str, start: date, end: date) -> Iterator[Lan
         day = parse_partition_folder(day_dir.name)
         if day is None:
             if day_dir.is_dir():
-                log.warning("Ignoring landing folder %s: its name is not a YYYY-MM-DD date", day_dir)
+                log.warning("Ignoring landing folder %s: not a YYYY-MM-DD date", day_dir)
             continue
         if not (start <= day <= end) or not day_dir.is_dir():
             continue
@@ -134,14 +135,26 @@ def _list_local(root: str, dataset: str, start: date, end: date) -> Iterator[Lan
                 )
 
 
-def _list_s3(root: str, dataset: str, start: date, end: date, s3: S3Options) -> Iterator[LandingFile]:
+def _list_s3(
+    root: str, dataset: str, start: date, end: date, s3: S3Options
+) -> Iterator[LandingFile]:
     bucket, prefix = split_s3(root)
     dataset_prefix = f"{prefix}/{dataset}/" if prefix else f"{dataset}/"
-    paginator = s3.client().get_paginator("list_objects_v2")
+    client = s3.client()
+    paginator = client.get_paginator("list_objects_v2")
     # Keys sort by folder date, so the listing can start just before the range.
     pages = paginator.paginate(
         Bucket=bucket, Prefix=dataset_prefix, StartAfter=f"{dataset_prefix}{start.isoformat()}"
     )
+    try:
+        yield from _dated_objects(pages, bucket, dataset, dataset_prefix, start, end)
+    except client.exceptions.NoSuchBucket as exc:
+        raise FileNotFoundError(
+            f"Landing bucket {bucket!r} does not exist at {s3.endpoint_url or 'AWS S3'}"
+        ) from exc
+
+
+def _dated_objects(pages, bucket, dataset, dataset_prefix, start, end) -> Iterator[LandingFile]:
     for page in pages:
         for obj in page.get("Contents", []):
             rest = obj["Key"][len(dataset_prefix) :]
@@ -165,8 +178,31 @@ def open_binary(uri: str, s3: S3Options | None = None) -> BinaryIO:
     """A readable binary stream over a landing file, local or on S3."""
     if is_s3(uri):
         bucket, key = split_s3(uri)
-        return (s3 or S3Options()).client().get_object(Bucket=bucket, Key=key)["Body"]
+        body = (s3 or S3Options()).client().get_object(Bucket=bucket, Key=key)["Body"]
+        return io.BufferedReader(_S3Body(body), buffer_size=1 << 20)
     return open(local_path(uri), "rb")  # noqa: SIM115 - the caller closes it
+
+
+class _S3Body(io.RawIOBase):
+    """A botocore StreamingBody as a raw stream.
+
+    Used directly as a context manager, StreamingBody hands out its urllib3 response, which
+    reports itself closed after the last byte even while buffered text is still unread.
+    """
+
+    def __init__(self, body):
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._body.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
 
 
 def write_bytes(uri: str, data: bytes, s3: S3Options | None = None) -> None:

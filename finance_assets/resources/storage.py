@@ -49,4 +49,6 @@ class LakeResource(dg.ConfigurableResource):
             return DeltaRsLake(self.uri)
         if self.engine == "spark-delta":
             return SparkDeltaLake(self.uri)
-        raise ValueError(f"FINANCE_LAKE_ENGINE={self.engine!r} is not one of: delta-rs, spark-delta")
+        raise ValueError(
+            f"FINANCE_LAKE_ENGINE={self.engine!r} is not one of: delta-rs, spark-delta"
+        )

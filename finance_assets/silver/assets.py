@@ -1,7 +1,5 @@
 """Silver and quarantine assets: typed, validated rows, and every rejected row with a reason."""
 
-
-
 import dagster as dg
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
@@ -159,5 +157,3 @@ def reconcile(store: Lake, session, dataset: Dataset, where: PartitionRange) -> 
 
 def build_silver(partitions: Partitioning) -> list[dg.AssetsDefinition]:
     return [build_silver_asset(d, partitions) for d in DATASETS.values()]
-
-

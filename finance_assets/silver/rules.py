@@ -8,9 +8,9 @@ evaluated together in one pass over the data.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-import operator
 from functools import reduce
 from itertools import chain
 
@@ -38,15 +38,19 @@ REASON = "_reason"
 LINEAGE_COLUMNS = ("_source_file", "_source_row", PARTITION_COLUMN)
 
 MONEY = "decimal(18,2)"
-_ID = r"^[0-9]{1,18}$"
-_AMOUNT = r"^-?[0-9]+(\.[0-9]{1,2})?$"
-_DATE = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}/[0-9]{2}/[0-9]{2})$"
-_MONTH = r"^[0-9]{4}-[0-9]{2}(-01)?$"
+# \z, not $: in Java regex $ also matches before a final line terminator.
+_ID = r"^[0-9]{1,18}\z"
+_AMOUNT = r"^-?[0-9]+(\.[0-9]{1,2})?\z"
+_DATE = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}/[0-9]{2}/[0-9]{2})\z"
+_MONTH = r"^[0-9]{4}-[0-9]{2}(-01)?\z"
+# Unicode whitespace, as Python's str.strip() sees it (Java's \s alone is ASCII only).
+_SPACE = r"[\s\p{Z}\x1c-\x1f\x85]"
+_EDGE_SPACE = rf"(?U)^{_SPACE}+|{_SPACE}+\z"
 
 
 def trimmed(name: str) -> Column:
     """The field with leading and trailing whitespace removed."""
-    return F.regexp_replace(F.col(name), r"^\s+|\s+$", "")
+    return F.regexp_replace(F.col(name), _EDGE_SPACE, "")
 
 
 def positive_id(name: str) -> Column:
@@ -58,7 +62,7 @@ def positive_id(name: str) -> Column:
 def prefixed_id(name: str, prefix: str, max_digits: int | None = None) -> Column:
     digits = "+" if max_digits is None else f"{{1,{max_digits}}}"
     text = F.upper(trimmed(name))
-    return F.when(text.rlike(f"^{prefix}[0-9]{digits}$"), text)
+    return F.when(text.rlike(f"^{prefix}[0-9]{digits}\\z"), text)
 
 
 def calendar_date(name: str) -> Column:

@@ -1,0 +1,75 @@
+"""The code location loads, and every table is a partitioned, single-run-backfill asset."""
+
+import subprocess
+import sys
+
+import dagster as dg
+
+from finance_assets.checks.names import BRONZE_RECONCILES
+from finance_assets.datasets import DATASETS
+from finance_assets.definitions import DAILY_JOB, MONTHLY_JOB, build_definitions
+from finance_assets.gold.assets import GOLD_KEYS
+from finance_assets.settings import Settings
+
+LAYERS = ("bronze", "silver", "quarantine")
+
+
+def _defs() -> dg.Definitions:
+    return build_definitions(Settings(landing_uri="landing", lake_uri="lake"))
+
+
+def test_every_table_is_a_partitioned_asset_with_single_run_backfills():
+    graph = _defs().resolve_asset_graph()
+    tables = [dg.AssetKey([layer, name]) for layer in LAYERS for name in DATASETS] + list(GOLD_KEYS)
+    for key in tables:
+        node = graph.get(key)
+        assert node.is_materializable, key
+        assert node.partitions_def is not None, key
+        assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
+
+
+def test_budgets_and_monthly_gold_are_monthly_the_rest_daily():
+    graph = _defs().resolve_asset_graph()
+    monthly = {"budgets", "financial_summary", "monthly_financial_report", "budget_vs_actual"}
+    for key in graph.materializable_asset_keys:
+        partitions = graph.get(key).partitions_def
+        expected = (
+            dg.MonthlyPartitionsDefinition
+            if key.path[-1] in monthly
+            else dg.DailyPartitionsDefinition
+        )
+        assert isinstance(partitions, expected), key
+
+
+def test_partitions_start_is_configurable():
+    settings = Settings(landing_uri="l", lake_uri="k").with_overrides(
+        partitions_start=__import__("datetime").date(2023, 6, 15)
+    )
+    graph = build_definitions(settings).resolve_asset_graph()
+    first = graph.get(dg.AssetKey(["bronze", "orders"])).partitions_def.get_first_partition_key()
+    assert first == "2023-06-15"
+
+
+def test_reconciliation_check_is_blocking_on_every_silver_asset():
+    graph = _defs().resolve_asset_graph()
+    for name in DATASETS:
+        key = dg.AssetCheckKey(dg.AssetKey(["silver", name]), BRONZE_RECONCILES)
+        assert graph.get_check_spec(key).blocking
+
+
+def test_jobs_cover_every_materializable_asset_once():
+    defs = _defs()
+    daily = set(defs.resolve_job_def(DAILY_JOB).asset_layer.selected_asset_keys)
+    monthly = set(defs.resolve_job_def(MONTHLY_JOB).asset_layer.selected_asset_keys)
+    assert not daily & monthly
+    assert daily | monthly == set(defs.resolve_asset_graph().materializable_asset_keys)
+
+
+def test_code_location_imports_without_warnings():
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import finance_assets.definitions"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
