@@ -245,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default="data")
     demo.add_argument("--verbose", action="store_true")
     demo.set_defaults(handler=cmd_demo)
+
+    from finance_assets import analytics, bench
+
+    analytics.register_commands(commands)
+    bench.register_commands(commands)
     return parser
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from finance_assets.analytics import build_analytics
 from finance_assets.bronze.assets import bronze_key, build_bronze
+from finance_assets.checks import build_checks
 from finance_assets.datasets import DATASETS
 from finance_assets.gold.assets import (
     BUDGET_VS_ACTUAL,
@@ -16,6 +18,7 @@ from finance_assets.gold.assets import (
     UNMATCHED_PAYMENTS,
     build_gold,
 )
+from finance_assets.ops import build_operations
 from finance_assets.partitions import build_partitioning
 from finance_assets.resources import build_resources
 from finance_assets.sensors import late_payments_sensor
@@ -53,6 +56,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """All definitions for one deployment's settings."""
     partitions = build_partitioning(settings)
     assets = [*build_bronze(partitions), *build_silver(partitions), *build_gold(partitions)]
+    operations = build_operations(partitions, settings)
     jobs = [
         dg.define_asset_job(
             DAILY_JOB,
@@ -66,9 +70,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ),
     ]
     return dg.Definitions(
-        assets=assets,
-        jobs=jobs,
-        sensors=[late_payments_sensor],
+        assets=[*assets, *build_analytics(partitions, settings)],
+        asset_checks=[*build_checks(partitions, settings), *operations.asset_checks],
+        jobs=[*jobs, *operations.jobs],
+        schedules=operations.schedules,
+        sensors=[late_payments_sensor, *operations.sensors],
         resources=build_resources(settings),
         # One process per run: every step shares the run's single Spark session.
         executor=dg.in_process_executor,
