@@ -108,6 +108,21 @@ def materialize(
         defs, MONTHLY_JOB, first_month.isoformat(), last_month.isoformat(), instance, verbose
     )
     _collect(monthly, outcome)
+    from finance_assets.analytics import DASHBOARD_KEY
+
+    if DASHBOARD_KEY in defs.resolve_all_asset_keys():
+        if not outcome.succeeded:
+            outcome.skipped.append(DASHBOARD_KEY.to_user_string())
+            return outcome
+        dashboard = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            asset_selection=[DASHBOARD_KEY],
+            instance=instance,
+            raise_on_error=False,
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}}
+            },
+        )
+        _collect(dashboard, outcome)
     return outcome
 
 
@@ -123,9 +138,14 @@ def _report(outcome: RunOutcome) -> int:
             f"Not run because an earlier run failed: {', '.join(outcome.skipped)}", file=sys.stderr
         )
     blocking = [c for c in outcome.failed_checks if c.endswith("(ERROR)")]
-    if outcome.failed_checks:
-        print("Failed checks:", file=sys.stderr)
-        for check in outcome.failed_checks:
+    warnings = [c for c in outcome.failed_checks if c not in blocking]
+    if warnings:
+        print("Checks with warnings (not blocking):")
+        for check in warnings:
+            print(f"  {check}")
+    if blocking:
+        print("Failed blocking checks:", file=sys.stderr)
+        for check in blocking:
             print(f"  {check}", file=sys.stderr)
     if blocking or not outcome.succeeded:
         return 1
@@ -181,6 +201,23 @@ def cmd_land(args) -> int:
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc
     print(f"Landed {sum(written.values()):,} rows into {len(written)} {args.dataset} folder(s)")
+    return 0
+
+
+def cmd_quarantine(args) -> int:
+    """List rejected rows (file, row, reason), or count them by dataset, partition and reason."""
+    from finance_assets.checks import quarantine_report as report
+
+    lake = args.lake or os.environ.get("FINANCE_LAKE_URI") or "data/lake"
+    datasets = [args.dataset] if args.dataset else list(report.DATASETS)
+    rows = report.rejected_rows(lake, datasets, args.start, args.end, args.reason)
+    if args.summary:
+        columns = ("dataset", "partition_date", "_reason", "rows")
+        report.write(report.summarize(rows), columns, args.format)
+    else:
+        report.write(rows[: args.limit] if args.limit else rows, report.COLUMNS, args.format)
+    if not rows:
+        print("No quarantined rows match.", file=sys.stderr)
     return 0
 
 
@@ -240,6 +277,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     land.add_argument("--landing", help="landing folder or s3://bucket/prefix")
     land.set_defaults(handler=cmd_land)
+
+    quarantine = commands.add_parser(
+        "quarantine", help="list rejected rows with file, row and reason"
+    )
+    quarantine.add_argument("--lake", help="lake folder (default: FINANCE_LAKE_URI or data/lake)")
+    quarantine.add_argument(
+        "--dataset", choices=["orders", "payments", "expenses", "budgets"], help="one dataset"
+    )
+    quarantine.add_argument("--start", type=_date, help="first partition date")
+    quarantine.add_argument("--end", type=_date, help="last partition date")
+    quarantine.add_argument("--reason", help="only this reason code")
+    quarantine.add_argument("--limit", type=int, default=0, help="at most this many rows")
+    quarantine.add_argument("--summary", action="store_true", help="counts by partition, reason")
+    quarantine.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    quarantine.set_defaults(handler=cmd_quarantine)
 
     demo = commands.add_parser("demo", help="generate sample data, materialize it, show gold")
     demo.add_argument("--data-dir", default="data")

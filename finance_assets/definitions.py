@@ -57,16 +57,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = build_partitioning(settings)
     assets = [*build_bronze(partitions), *build_silver(partitions), *build_gold(partitions)]
     operations = build_operations(partitions, settings)
+    # Freshness is judged on its own schedule by the operations sensors, not inside a run.
+    not_in_runs = dg.AssetSelection.checks(*operations.asset_checks)
     jobs = [
         dg.define_asset_job(
             DAILY_JOB,
-            selection=dg.AssetSelection.assets(*DAILY_KEYS),
-            description="Bronze, silver and gold for daily data.",
+            selection=dg.AssetSelection.assets(*DAILY_KEYS) - not_in_runs,
+            description="Bronze, silver and gold for daily data, with their checks.",
         ),
         dg.define_asset_job(
             MONTHLY_JOB,
-            selection=dg.AssetSelection.assets(*MONTHLY_KEYS),
-            description="Budgets and the monthly gold tables.",
+            selection=dg.AssetSelection.assets(*MONTHLY_KEYS) - not_in_runs,
+            description="Budgets and the monthly gold tables, with their checks.",
         ),
     ]
     return dg.Definitions(

@@ -7,6 +7,7 @@ so nothing deeper in the package reads environment variables on its own.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,22 @@ DEFAULT_PARTITIONS_START = date(2024, 1, 1)
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def _spark_conf(text: str | None) -> dict[str, str]:
+    """``FINANCE_SPARK_CONF``: extra Spark settings, ``key=value`` pairs separated by ``;``."""
+    conf: dict[str, str] = {}
+    for item in re.split(r"[;\n]", text or ""):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not key and not value:
+            continue
+        if not sep or not key.startswith("spark."):
+            raise ValueError(
+                f"FINANCE_SPARK_CONF: {key[:60]!r} is not a spark.*=value pair; write e.g. "
+                "FINANCE_SPARK_CONF='spark.executor.memory=2g;spark.cores.max=8'"
+            )
+        conf[key] = value
+    return conf
 
 
 @dataclass(frozen=True)
@@ -34,9 +51,15 @@ class Settings:
     spark_driver_memory: str = "4g"
     spark_shuffle_partitions: int = 4
     spark_connect_url: str | None = None
+    # Unity Catalog (databricks mode only): tables become <catalog>.<schema>.<layer>_<name>.
+    databricks_catalog: str | None = None
+    databricks_schema: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     extra_spark_conf: dict[str, str] = field(default_factory=dict)
+    quarantine_warn_rate: float = 0.05
+    quarantine_error_rate: float = 0.5
+    quarantine_min_rows: int = 100
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,8 +76,14 @@ class Settings:
             spark_driver_memory=_env("FINANCE_SPARK_DRIVER_MEMORY", "4g"),
             spark_shuffle_partitions=int(_env("FINANCE_SPARK_SHUFFLE_PARTITIONS", "4")),
             spark_connect_url=_env("FINANCE_SPARK_CONNECT_URL"),
+            databricks_catalog=_env("FINANCE_DATABRICKS_CATALOG"),
+            databricks_schema=_env("FINANCE_DATABRICKS_SCHEMA"),
+            extra_spark_conf=_spark_conf(_env("FINANCE_SPARK_CONF")),
             s3_endpoint_url=_env("AWS_ENDPOINT_URL_S3", _env("AWS_ENDPOINT_URL")),
             s3_region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION")),
+            quarantine_warn_rate=float(_env("FINANCE_QUARANTINE_WARN_RATE", "0.05")),
+            quarantine_error_rate=float(_env("FINANCE_QUARANTINE_ERROR_RATE", "0.5")),
+            quarantine_min_rows=int(_env("FINANCE_QUARANTINE_MIN_ROWS", "100")),
         )
 
     def with_overrides(self, **changes) -> Settings:

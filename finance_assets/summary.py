@@ -6,13 +6,15 @@ from pathlib import Path
 
 from dagster_deltalake import DeltaTableResource, LocalConfig
 
+from finance_assets.lake.arrow import read_table
+
 
 def _rows(lake: str, table: str) -> list[dict]:
     path = Path(lake, "gold", table)
     if not (path / "_delta_log").is_dir():
         return []
     table = DeltaTableResource(url=str(path), storage_options=LocalConfig()).load()
-    return table.to_pyarrow_table().to_pylist()
+    return read_table(table).to_pylist()
 
 
 def print_gold_summary(lake: str) -> None:

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from deltalake import DeltaTable
+from finance_assets.lake.arrow import read_table
 
 DAY = "2024-01-01"
 FILES = {
@@ -63,7 +63,7 @@ def test_console_script_materializes_one_day(tmp_path: Path) -> None:
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     table = lake / "gold" / "daily_kpi"
     assert (table / "_delta_log").is_dir()
-    rows = DeltaTable(str(table)).to_pyarrow_table().to_pylist()
+    rows = read_table(str(table)).to_pylist()
     assert len(rows) == 1
     row = rows[0]
     assert row["date"] == date(2024, 1, 1)

@@ -43,6 +43,7 @@ import pytest
 from deltalake import DeltaTable
 
 from finance_assets.cli import main
+from finance_assets.lake.arrow import read_table
 
 D = Decimal
 START, END = date(2024, 1, 27), date(2024, 2, 1)
@@ -175,7 +176,7 @@ def delta_tables(lake: Path) -> list[str]:
 
 
 def read_rows(lake: Path, table: str) -> list[dict]:
-    return DeltaTable(str(lake / table)).to_pyarrow_table().to_pylist()
+    return read_table(str(lake / table)).to_pylist()
 
 
 def snapshot(lake: Path) -> dict[str, list[str]]:
@@ -379,7 +380,7 @@ DATE_COLUMNS = {
 
 def test_gold_money_is_decimal_18_2_and_dates_are_dates(pipeline):
     for table in GOLD_TABLES:
-        schema = DeltaTable(str(pipeline.lake / "gold" / table)).to_pyarrow_table().schema
+        schema = read_table(str(pipeline.lake / "gold" / table)).schema
         for column in MONEY_COLUMNS[table]:
             assert schema.field(column).type == pa.decimal128(18, 2), (table, column)
         for column in DATE_COLUMNS[table]:

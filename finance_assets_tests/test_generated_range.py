@@ -5,10 +5,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
 
 from finance_assets.cli import materialize
 from finance_assets.datasets import DATASETS
+from finance_assets.lake.arrow import read_table
 from finance_assets.landing.generate import GenerateConfig, generate
 
 START, END = date(2024, 1, 1), date(2024, 2, 29)
@@ -16,14 +16,14 @@ VOLATILE = {"_ingested_at", "_run_id"}
 
 
 def _table(lake: Path, path: str) -> list[tuple]:
-    rows = DeltaTable(str(lake / path)).to_pyarrow_table().to_pylist()
+    rows = read_table(str(lake / path)).to_pylist()
     return sorted(
         tuple(sorted((k, repr(v)) for k, v in r.items() if k not in VOLATILE)) for r in rows
     )
 
 
 def _per_partition(lake: Path, path: str) -> Counter:
-    table = DeltaTable(str(lake / path)).to_pyarrow_table(columns=["partition_date"])
+    table = read_table(str(lake / path), columns=["partition_date"])
     return Counter(table.column("partition_date").to_pylist())
 
 
@@ -31,9 +31,7 @@ def _all_tables(lake: Path) -> dict[str, list[tuple]]:
     return {
         f"{layer}/{name}": _table(lake, f"{layer}/{name}")
         for layer in ("bronze", "silver", "quarantine", "gold")
-        for name in (
-            [p.name for p in (lake / "gold").iterdir()] if layer == "gold" else DATASETS
-        )
+        for name in ([p.name for p in (lake / "gold").iterdir()] if layer == "gold" else DATASETS)
     }
 
 
@@ -69,9 +67,7 @@ def test_every_bronze_row_is_in_silver_or_quarantine_per_partition(generated):
 
 def test_dirty_rows_were_quarantined(generated):
     _, lake, *_ = generated
-    reasons = Counter(
-        DeltaTable(str(lake / "quarantine/orders")).to_pyarrow_table().column("_reason").to_pylist()
-    )
+    reasons = Counter(read_table(str(lake / "quarantine/orders")).column("_reason").to_pylist())
     assert {"malformed_row", "duplicate", "invalid_amount"} <= set(reasons)
 
 

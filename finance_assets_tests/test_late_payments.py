@@ -5,11 +5,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
-from deltalake import DeltaTable
 
 from finance_assets.cli import materialize
 from finance_assets.definitions import build_definitions
 from finance_assets.gold.assets import CUSTOMER_360, SALES_PERFORMANCE
+from finance_assets.lake.arrow import read_table
 from finance_assets.sensors import LATE_PAYMENTS, TRIGGER_TAG, late_payments_sensor
 from finance_assets.settings import Settings
 
@@ -24,7 +24,7 @@ def _drop(landing: Path, dataset: str, day: str, text: str) -> None:
 
 
 def _rows(lake: Path, table: str) -> dict:
-    rows = DeltaTable(str(lake / "gold" / table)).to_pyarrow_table().to_pylist()
+    rows = read_table(str(lake / "gold" / table)).to_pylist()
     key = "order_id" if table == "sales_performance" else "customer_id"
     return {r[key]: r for r in rows}
 

@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from finance_assets.cli import main
+from finance_assets.lake.arrow import read_table
 from finance_assets.landing.zone import S3Options, list_files, open_binary, write_bytes
 from finance_assets_tests.s3_server import moto_s3_server, reset
 
@@ -297,9 +298,8 @@ RUN_COLUMNS = {"_source_file", "_ingested_at", "_run_id"}
 
 
 def _table(lake: Path, name: str):
-    from deltalake import DeltaTable
 
-    return DeltaTable(str(lake / name)).to_pyarrow_table()
+    return read_table(str(lake / name))
 
 
 def _rows(lake: Path, name: str) -> list[dict]:

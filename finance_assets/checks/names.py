@@ -1,3 +1,11 @@
 """Asset check names, as constants so definitions, tests and alerts agree."""
 
+SCHEMA = "pandera_schema"
 BRONZE_RECONCILES = "bronze_rows_reconcile"
+QUARANTINE_RATE = "quarantine_rate"
+KEY_UNIQUE_ACROSS_PARTITIONS = "key_unique_across_partitions"
+PAYMENTS_HAVE_ORDERS = "payments_have_orders"
+REVENUE_TIES_TO_PAYMENTS = "revenue_ties_to_payments"
+MONTHS_TIE_TO_DAYS = "months_tie_to_days"
+ACTUAL_TIES_TO_EXPENSES = "actual_ties_to_expenses"
+CUSTOMERS_TIE_TO_ORDERS = "customers_tie_to_orders"

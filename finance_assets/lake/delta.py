@@ -150,7 +150,9 @@ class DeltaRsLake:
             writer = df.repartition(F.col(partition_column)).write.partitionBy(partition_column)
         else:
             writer = df.write
-        writer = writer.mode("errorifexists")
+        # "error" rather than its alias "errorifexists": Spark Connect's client accepts only
+        # append, overwrite, error and ignore.
+        writer = writer.mode("error")
         try:
             writer.parquet(str(staging))
             actions = []
@@ -228,43 +230,67 @@ def _partition_values(relative: Path) -> dict[str, str | None]:
 
 
 class SparkDeltaLake:
-    """Native Delta Lake through Spark (Databricks, or Spark with the Delta extensions)."""
+    """Native Delta Lake through Spark (Databricks, or Spark with the Delta extensions).
+
+    Tables live at ``<root>/<layer>/<name>`` (any location the engine can write, e.g.
+    ``s3://bucket/lake``), or, with ``catalog_schema`` (``catalog.schema``), are Unity Catalog
+    managed tables named ``catalog.schema.<layer>_<name>`` (``gold/daily_kpi`` becomes
+    ``catalog.schema.gold_daily_kpi``).
+    """
 
     def __init__(self, root: str, catalog_schema: str | None = None):
         self.root = root.rstrip("/")
         self.catalog_schema = catalog_schema
+        self._spark: SparkSession | None = None
 
     def table_uri(self, table: str) -> str:
+        if self.catalog_schema:
+            return f"{self.catalog_schema}.{table.replace('/', '_')}"
         return f"{self.root}/{table}"
 
     def _spark_name(self, table: str) -> str:
+        if self.catalog_schema:
+            return ".".join(f"`{part}`" for part in self.table_uri(table).split("."))
         return f"delta.`{self.table_uri(table)}`"
 
-    def exists(self, table: str) -> bool:
-        from pyspark.sql import SparkSession
+    def _session(self, spark: SparkSession | None = None) -> SparkSession:
+        if spark is not None:
+            self._spark = spark
+        if self._spark is None:
+            # SparkSession.active() works for classic, Spark Connect and Databricks Connect.
+            self._spark = SparkSession.active()
+        return self._spark
 
-        spark = SparkSession.getActiveSession()
+    def exists(self, table: str) -> bool:
+        spark = self._session()
+        if self.catalog_schema:
+            return bool(spark.catalog.tableExists(self.table_uri(table)))
         try:
             spark.sql(f"DESCRIBE DETAIL {self._spark_name(table)}").collect()
             return True
         except Exception:
             return False
 
+    def _save(self, writer, table: str) -> None:
+        if self.catalog_schema:
+            writer.saveAsTable(self.table_uri(table))
+        else:
+            writer.save(self.table_uri(table))
+
     def replace_partitions(self, df: DataFrame, table: str, where: PartitionRange) -> WriteResult:
-        (
+        writer = (
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", where.sql())
             .partitionBy(where.column)
-            .save(self.table_uri(table))
         )
-        return self._result(df.sparkSession, table)
+        self._save(writer, table)
+        return self._result(self._session(df.sparkSession), table)
 
     def replace_table(self, df: DataFrame, table: str) -> WriteResult:
-        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-            self.table_uri(table)
-        )
-        return self._result(df.sparkSession, table)
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        self._save(writer, table)
+        return self._result(self._session(df.sparkSession), table)
 
     def _result(self, spark: SparkSession, table: str) -> WriteResult:
         last = spark.sql(f"DESCRIBE HISTORY {self._spark_name(table)} LIMIT 1").first()
@@ -274,7 +300,11 @@ class SparkDeltaLake:
     def read(
         self, spark: SparkSession, table: str, where: PartitionRange | None = None
     ) -> DataFrame:
-        frame = spark.read.format("delta").load(self.table_uri(table))
+        spark = self._session(spark)
+        if self.catalog_schema:
+            frame = spark.read.table(self.table_uri(table))
+        else:
+            frame = spark.read.format("delta").load(self.table_uri(table))
         return frame.where(where.spark_filter()) if where else frame
 
     def partition_row_counts(

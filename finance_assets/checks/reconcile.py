@@ -1,0 +1,297 @@
+"""Reconciliation rules beyond schemas: every row accounted for, gold ties to silver."""
+
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from finance_assets.checks.factory import CheckScope
+from finance_assets.datasets import PARTITION_COLUMN, Dataset
+from finance_assets.lake.delta import PartitionRange
+
+MAX_MISMATCHES_SHOWN = 10
+EVERYTHING = (date(1, 1, 1), date(9999, 12, 31))
+
+
+def _partitions(scope: CheckScope) -> PartitionRange:
+    return scope.where or PartitionRange(PARTITION_COLUMN, *EVERYTHING)
+
+
+def _silver_range(scope: CheckScope) -> PartitionRange | None:
+    """The silver partitions holding the days of the run's range."""
+    return (
+        PartitionRange(PARTITION_COLUMN, scope.where.start, scope.where.end)
+        if scope.where
+        else None
+    )
+
+
+def _result(passed: bool, severity, description: str, **metadata) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=severity,
+        description=None if passed else description,
+        metadata={k: _meta(v) for k, v in metadata.items()},
+    )
+
+
+def _meta(value):
+    return dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
+
+
+def bronze_reconciles(dataset: Dataset):
+    """bronze rows = silver rows + quarantine rows, for every partition the run wrote."""
+
+    def body(scope: CheckScope) -> dg.AssetCheckResult:
+        where = _partitions(scope)
+        counts = {
+            layer: scope.lake.partition_row_counts(scope.spark, f"{layer}/{dataset.name}", where)
+            for layer in ("bronze", "silver", "quarantine")
+        }
+        days = sorted(set().union(*counts.values()))
+        mismatches = {
+            d.isoformat(): {layer: counts[layer].get(d, 0) for layer in counts}
+            for d in days
+            if counts["bronze"].get(d, 0)
+            != counts["silver"].get(d, 0) + counts["quarantine"].get(d, 0)
+        }
+        return _result(
+            not mismatches,
+            dg.AssetCheckSeverity.ERROR,
+            f"{len(mismatches)} partition(s) where bronze != silver + quarantine",
+            bronze_rows=sum(counts["bronze"].values()),
+            silver_rows=sum(counts["silver"].values()),
+            quarantine_rows=sum(counts["quarantine"].values()),
+            partitions_checked=len(days),
+            mismatched_partitions=mismatches,
+        )
+
+    return body
+
+
+@dataclass(frozen=True)
+class QuarantineThresholds:
+    """Share of a partition's rows quarantined before warning, and before blocking gold.
+
+    The error threshold applies only to partitions with at least ``min_rows`` rows: on a
+    handful of rows a rate says little.
+    """
+
+    warn: float = 0.05
+    error: float = 0.5
+    min_rows: int = 100
+
+
+def quarantine_rate(dataset: Dataset, thresholds: QuarantineThresholds):
+    def body(scope: CheckScope) -> dg.AssetCheckResult:
+        where = _partitions(scope)
+        bronze = scope.lake.partition_row_counts(scope.spark, f"bronze/{dataset.name}", where)
+        rejected = scope.lake.partition_row_counts(scope.spark, f"quarantine/{dataset.name}", where)
+        rates = {d: rejected.get(d, 0) / n for d, n in bronze.items() if n}
+        warned = {d.isoformat(): round(r, 4) for d, r in rates.items() if r > thresholds.warn}
+        errors = {
+            d.isoformat(): round(r, 4)
+            for d, r in rates.items()
+            if r > thresholds.error and bronze[d] >= thresholds.min_rows
+        }
+        severity = dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN
+        return _result(
+            not warned,
+            severity,
+            f"{len(warned)} partition(s) above {thresholds.warn:.0%} quarantined"
+            + (f", {len(errors)} above {thresholds.error:.0%}" if errors else ""),
+            overall_rate=round(sum(rejected.values()) / max(sum(bronze.values()), 1), 4),
+            partitions_above_warn=warned,
+            partitions_above_error=errors,
+            warn_threshold=thresholds.warn,
+            error_threshold=thresholds.error,
+        )
+
+    return body
+
+
+def key_unique_across_partitions(dataset: Dataset):
+    """A key accepted in the partitions just written must not also live in another one."""
+    keys = list(dataset.key)
+
+    def body(scope: CheckScope) -> dg.AssetCheckResult:
+        table = f"silver/{dataset.name}"
+        written = scope.read(table).select(*keys).distinct()
+        everywhere = scope.lake.read(scope.spark, table).select(*keys, PARTITION_COLUMN)
+        repeated = (
+            everywhere.join(written, keys, "left_semi")
+            .groupBy(*keys)
+            .agg(F.countDistinct(PARTITION_COLUMN).alias("partitions"))
+            .where(F.col("partitions") > 1)
+        )
+        count = repeated.count()
+        sample = [r.asDict() for r in repeated.limit(MAX_MISMATCHES_SHOWN).collect()]
+        return _result(
+            count == 0,
+            dg.AssetCheckSeverity.WARN,
+            f"{count} key(s) accepted in more than one partition",
+            repeated_keys=count,
+            sample=[{k: str(v) for k, v in r.items()} for r in sample],
+        )
+
+    return body
+
+
+def payments_have_orders(scope: CheckScope) -> dg.AssetCheckResult:
+    """Valid payments whose order is missing: counted as revenue, flagged here (WARN)."""
+    payments = scope.read("silver/payments")
+    orders = scope.lake.read(scope.spark, "silver/orders").select("order_id")
+    orphans = payments.join(orders, "order_id", "left_anti").agg(
+        F.count(F.lit(1)).alias("payments"),
+        F.coalesce(F.sum("paid_amount"), F.lit(0)).cast("decimal(18,2)").alias("amount"),
+        F.coalesce(
+            F.sum(F.when(F.col("payment_status") == "SUCCESS", F.col("paid_amount"))), F.lit(0)
+        )
+        .cast("decimal(18,2)")
+        .alias("collected"),
+    )
+    row = orphans.first()
+    return _result(
+        row["payments"] == 0,
+        dg.AssetCheckSeverity.WARN,
+        f"{row['payments']} payment(s) reference no valid order",
+        orphan_payments=int(row["payments"]),
+        orphan_amount=str(row["amount"]),
+        orphan_amount_collected=str(row["collected"]),
+    )
+
+
+def ties(
+    left: DataFrame, right: DataFrame, key: str, columns: list[str], label: str, severity
+) -> dg.AssetCheckResult:
+    """Compare two tables keyed by ``key`` column by column; nulls count as zero."""
+    joined = left.alias("l").join(right.alias("r"), key, "full_outer")
+    differs = [
+        F.coalesce(F.col(f"l.{c}"), F.lit(0)) != F.coalesce(F.col(f"r.{c}"), F.lit(0))
+        for c in columns
+    ]
+    condition = differs[0]
+    for d in differs[1:]:
+        condition = condition | d
+    mismatched = joined.where(condition).select(
+        key,
+        *[F.col(f"l.{c}").alias(f"{c}") for c in columns],
+        *[F.col(f"r.{c}").alias(f"expected_{c}") for c in columns],
+    )
+    rows = mismatched.limit(MAX_MISMATCHES_SHOWN + 1).collect()
+    sample = [{k: str(v) for k, v in r.asDict().items()} for r in rows[:MAX_MISMATCHES_SHOWN]]
+    return _result(
+        not rows,
+        severity,
+        f"{label}: {len(rows)}{'+' if len(rows) > MAX_MISMATCHES_SHOWN else ''} mismatch(es)",
+        mismatches=sample,
+    )
+
+
+def revenue_ties_to_payments(scope: CheckScope) -> dg.AssetCheckResult:
+    """daily_kpi revenue = that day's SUCCESS payments; expenses = that day's expenses."""
+    days = scope.read("gold/daily_kpi").select("date", "revenue", "expenses")
+    silver = _silver_range(scope)
+    revenue = (
+        scope.read("silver/payments", silver)
+        .where(F.col("payment_status") == "SUCCESS")
+        .groupBy(F.col("payment_date").alias("date"))
+        .agg(F.sum("paid_amount").alias("revenue"))
+    )
+    spent = (
+        scope.read("silver/expenses", silver)
+        .groupBy(F.col("expense_date").alias("date"))
+        .agg(F.sum("expense_amount").alias("expenses"))
+    )
+    expected = revenue.join(spent, "date", "full_outer")
+    return ties(
+        days,
+        expected,
+        "date",
+        ["revenue", "expenses"],
+        "daily_kpi vs silver",
+        dg.AssetCheckSeverity.ERROR,
+    )
+
+
+def months_tie_to_days(table: str, revenue: str, expenses: str):
+    """Monthly revenue and expenses = the sum of their days in daily_kpi (WARN: a day may
+    not have been materialized in daily_kpi)."""
+
+    def body(scope: CheckScope) -> dg.AssetCheckResult:
+        months = scope.read(f"gold/{table}").select(
+            "month", F.col(revenue).alias("revenue"), F.col(expenses).alias("expenses")
+        )
+        days = PartitionRange("date", scope.where.start, scope.where.end) if scope.where else None
+        summed = (
+            scope.lake.read(scope.spark, "gold/daily_kpi", days)
+            .groupBy(F.trunc("date", "month").alias("month"))
+            .agg(F.sum("revenue").alias("revenue"), F.sum("expenses").alias("expenses"))
+        )
+        return ties(
+            months,
+            summed,
+            "month",
+            ["revenue", "expenses"],
+            f"{table} vs daily_kpi",
+            dg.AssetCheckSeverity.WARN,
+        )
+
+    return body
+
+
+def actual_ties_to_expenses(scope: CheckScope) -> dg.AssetCheckResult:
+    """budget_vs_actual's actual per month = that month's silver expenses."""
+    actual = (
+        scope.read("gold/budget_vs_actual")
+        .groupBy("month")
+        .agg(F.sum("actual_amount").alias("actual_amount"))
+    )
+    silver = _silver_range(scope)
+    expected = (
+        scope.read("silver/expenses", silver)
+        .groupBy(F.trunc("expense_date", "month").alias("month"))
+        .agg(F.sum("expense_amount").alias("actual_amount"))
+    )
+    return ties(
+        actual,
+        expected,
+        "month",
+        ["actual_amount"],
+        "budget_vs_actual vs silver expenses",
+        dg.AssetCheckSeverity.ERROR,
+    )
+
+
+def _customer_totals() -> dict:
+    """Per-customer totals, expressed over sales_performance rows."""
+    return {
+        "total_orders": F.count(F.lit(1)),
+        "total_order_value": F.sum(
+            F.when(F.col("order_status") != "CANCELLED", F.col("order_amount"))
+        ),
+        "total_paid": F.sum("total_paid"),
+        "outstanding_amount": F.sum("pending_amount"),
+        "overpaid_amount": F.sum("overpaid_amount"),
+    }
+
+
+def customers_tie_to_orders(scope: CheckScope) -> dg.AssetCheckResult:
+    """customer_360 totals = sales_performance totals, overall."""
+    totals = _customer_totals()
+    customers = scope.lake.read(scope.spark, "gold/customer_360").agg(
+        *[F.sum(name).alias(name) for name in totals]
+    )
+    orders = scope.lake.read(scope.spark, "gold/sales_performance").agg(
+        *[expr.alias(name) for name, expr in totals.items()]
+    )
+    return ties(
+        customers.withColumn("k", F.lit(1)),
+        orders.withColumn("k", F.lit(1)),
+        "k",
+        list(totals),
+        "customer_360 vs sales_performance",
+        dg.AssetCheckSeverity.ERROR,
+    )
