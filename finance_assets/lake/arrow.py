@@ -21,6 +21,13 @@ def read_table(
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The table's rows; ``partitions`` are (column, op, value) filters on partition columns."""
+    return dataset(table, partitions).to_table(columns=columns)
+
+
+def dataset(
+    table: str | Path | DeltaTable, partitions: list[tuple[str, str, object]] | None = None
+) -> ds.Dataset:
+    """The table's current snapshot as a lazy PyArrow dataset (for DuckDB and friends)."""
     dt = table if isinstance(table, DeltaTable) else DeltaTable(str(table))
     schema = pa.schema(dt.schema().to_arrow())
     partition_columns = dt.metadata().partition_columns
@@ -30,11 +37,10 @@ def read_table(
         if partition_columns
         else None
     )
-    dataset = ds.dataset(
+    return ds.dataset(
         files,
         schema=schema,
         format="parquet",
         partitioning=partitioning,
         partition_base_dir=dt.table_uri.removeprefix("file://"),
     )
-    return dataset.to_table(columns=columns)

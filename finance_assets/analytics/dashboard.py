@@ -1,0 +1,785 @@
+"""The executive dashboard: one self-contained HTML file built from the gold tables.
+
+Data comes from the same DuckDB-over-delta-rs engine as ``finance-assets sql`` (mostly the
+named analyses themselves), so the dashboard and the SQL never disagree. Charts are SVG
+generated here; the page has a little inline JavaScript (tooltips, month picker) and loads
+nothing from the network, so it works offline and from a file:// URL. Every figure shown is
+also embedded, exact, in ``<script type="application/json" id="dashboard-data">``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+
+from finance_assets.analytics import charts
+from finance_assets.analytics.catalog import get
+from finance_assets.analytics.charts import (
+    AMBER,
+    BLUE,
+    GREEN,
+    GREY,
+    RED,
+    Series,
+    money,
+    percent,
+)
+from finance_assets.analytics.engine import (
+    AnalyticsError,
+    LakeQuery,
+    MissingTableError,
+    QueryResult,
+)
+
+# Nothing may be loaded from anywhere: inline styles and script, data: images only.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+DASHBOARD_FOLDER = "dashboard"
+DASHBOARD_FILE = "index.html"
+TOP_CUSTOMERS = 10
+
+
+def dashboard_path(lake: str) -> Path:
+    """``<lake>/dashboard/index.html`` for a local (or mounted) lake folder."""
+    if "://" in lake and not lake.startswith("file://"):
+        raise AnalyticsError(
+            f"the dashboard is written into a local or mounted lake folder, not {lake!r}"
+        )
+    root = lake[len("file://") :] if lake.startswith("file://") else lake
+    return Path(root, DASHBOARD_FOLDER, DASHBOARD_FILE).resolve()
+
+
+def _month_label(day: date) -> str:
+    return f"{day:%Y-%m}"
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _json_ready(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def _records(result: QueryResult) -> list[dict]:
+    return [{k: _json_ready(v) for k, v in r.items()} for r in result.records()]
+
+
+@dataclass
+class Section:
+    """One chart (or table) of the dashboard: its data, and what was missing."""
+
+    key: str
+    rows: list[dict] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class DashboardData:
+    lake: str
+    generated_at: str
+    sections: dict[str, Section]
+    kpis: dict[str, str | None]
+    as_of: str | None
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted({m for s in self.sections.values() for m in s.missing})
+
+    def to_json(self) -> dict:
+        return {
+            "generated_at": self.generated_at,
+            "lake": self.lake,
+            "as_of": self.as_of,
+            "kpis": self.kpis,
+            "missing_tables": self.missing,
+            "charts": {
+                k: {"rows": s.rows, **s.extra, "missing_tables": s.missing}
+                for k, s in self.sections.items()
+            },
+        }
+
+
+def _section(key: str, query: LakeQuery, build) -> Section:
+    section = Section(key)
+    try:
+        build(section)
+    except MissingTableError as exc:
+        section.rows = []
+        section.missing.append(f"{exc.layer}.{exc.table}")
+    return section
+
+
+def collect(lake: str) -> DashboardData:
+    """Read everything the dashboard shows from the lake's gold tables."""
+    with LakeQuery(lake) as query:
+
+        def monthly(section: Section) -> None:
+            query.register("gold", "monthly_financial_report")
+            rows = query.run(
+                "SELECT month, revenue, expenses, profit FROM gold.monthly_financial_report "
+                "ORDER BY month"
+            ).records()
+            section.rows = [
+                {
+                    "month": _month_label(r["month"]),
+                    "revenue": str(r["revenue"]),
+                    "expenses": str(r["expenses"]),
+                    "profit": str(r["profit"]),
+                }
+                for r in rows
+            ]
+
+        def growth(section: Section) -> None:
+            section.rows = _records(get("mom_revenue_growth").run(query))
+
+        def budget(section: Section) -> None:
+            query.register("gold", "budget_vs_actual")
+            result = query.run(
+                "SELECT strftime(month, '%Y-%m') AS month, department, budget_amount, "
+                "actual_amount, variance, variance_pct, is_overspent "
+                "FROM gold.budget_vs_actual ORDER BY budget_vs_actual.month, department"
+            )
+            section.rows = _records(result)
+            months = sorted({r["month"] for r in section.rows})
+            section.extra = {"months": months, "selected_month": months[-1] if months else None}
+
+        def customers(section: Section) -> None:
+            result = get("top_customers_by_paid").run(query, {"limit": str(TOP_CUSTOMERS)})
+            section.rows = _records(result)
+
+        def success(section: Section) -> None:
+            section.rows = _records(get("payment_success_rate_by_day").run(query))
+
+        def aging(section: Section) -> None:
+            section.rows = _records(get("outstanding_by_age").run(query))
+            section.extra = {"as_of": section.rows[0]["as_of"] if section.rows else None}
+
+        sections = {
+            "revenue_expenses": _section("revenue_expenses", query, monthly),
+            "mom_growth": _section("mom_growth", query, growth),
+            "budget_vs_actual": _section("budget_vs_actual", query, budget),
+            "top_customers": _section("top_customers", query, customers),
+            "payment_success": _section("payment_success", query, success),
+            "outstanding_by_age": _section("outstanding_by_age", query, aging),
+        }
+        kpis = _kpis(query, sections)
+    as_of = sections["outstanding_by_age"].extra.get("as_of")
+    return DashboardData(
+        lake=str(lake),
+        generated_at=_build_time().strftime("%Y-%m-%d %H:%M UTC"),
+        sections=sections,
+        kpis=kpis,
+        as_of=as_of,
+    )
+
+
+def _build_time() -> datetime:
+    """Now, or SOURCE_DATE_EPOCH when set (reproducible builds, stable screenshots)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+def _kpis(query: LakeQuery, sections: dict[str, Section]) -> dict[str, str | None]:
+    months = sections["revenue_expenses"].rows
+    revenue = sum((Decimal(r["revenue"]) for r in months), Decimal("0.00"))
+    expenses = sum((Decimal(r["expenses"]) for r in months), Decimal("0.00"))
+    kpis: dict[str, str | None] = {
+        "total_revenue": str(revenue) if months else None,
+        "total_expenses": str(expenses) if months else None,
+        "net_profit": str(revenue - expenses) if months else None,
+        "outstanding_balance": None,
+        "payment_success_rate_pct": None,
+        "overspent_department_months": None,
+        "latest_month": months[-1]["month"] if months else None,
+        "latest_mom_growth_pct": None,
+    }
+    growth = sections["mom_growth"].rows
+    if growth:
+        kpis["latest_mom_growth_pct"] = growth[-1]["mom_growth_pct"]
+    aging = sections["outstanding_by_age"].rows
+    if aging:
+        kpis["outstanding_balance"] = str(
+            sum((Decimal(r["pending_amount"]) for r in aging), Decimal("0.00"))
+        )
+    if query.register("gold", "daily_kpi", required=False):
+        row = query.run(
+            "SELECT pct_half_up(sum(successful_payments), sum(payment_attempts)) "
+            "FROM gold.daily_kpi"
+        ).rows[0]
+        kpis["payment_success_rate_pct"] = _json_ready(row[0])
+    budget = sections["budget_vs_actual"].rows
+    if not sections["budget_vs_actual"].missing:
+        kpis["overspent_department_months"] = str(sum(1 for r in budget if r["is_overspent"]))
+    return kpis
+
+
+# ---------------------------------------------------------------- charts
+
+
+def _dec(value) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def revenue_expenses_chart(section: Section, width: int = 1160) -> str:
+    """Revenue and expenses per month on a continuous YYYY-MM axis, years shaded apart.
+
+    Months between the first and last one that were never materialized are shown as
+    "no data" rather than silently skipped.
+    """
+    by_month = {r["month"]: r for r in section.rows}
+    labels: list[str] = []
+    if by_month:
+        first = date.fromisoformat(min(by_month) + "-01")
+        last = date.fromisoformat(max(by_month) + "-01")
+        day = first
+        while day <= last:
+            labels.append(_month_label(day))
+            day = _next_month(day)
+    bands, start = [], 0
+    for i, label in enumerate(labels):
+        if i == len(labels) - 1 or labels[i + 1][:4] != label[:4]:
+            bands.append((label[:4], start, i))
+            start = i + 1
+    rows = [by_month.get(m) for m in labels]
+    return charts.bar_chart(
+        "revenue_expenses",
+        "Revenue vs expenses by month",
+        labels,
+        [
+            Series("revenue", "Revenue", [_dec(r["revenue"]) if r else None for r in rows], BLUE),
+            Series(
+                "expenses", "Expenses", [_dec(r["expenses"]) if r else None for r in rows], AMBER
+            ),
+        ],
+        y_label="Amount",
+        x_label="Month (YYYY-MM)",
+        width=width,
+        height=360,
+        bands=bands,
+        missing=[r is None for r in rows],
+    )
+
+
+def mom_growth_chart(section: Section, width: int = 660) -> str:
+    rows = section.rows
+    values = [_dec(r["mom_growth_pct"]) for r in rows]
+    return charts.bar_chart(
+        "mom_growth",
+        "Month-over-month revenue growth",
+        [r["month"] for r in rows],
+        [
+            Series(
+                "mom_growth_pct",
+                "MoM growth",
+                values,
+                GREEN,
+                colors=[RED if v is not None and v < 0 else None for v in values],
+            )
+        ],
+        y_label="Growth vs previous month (%)",
+        x_label="Month (YYYY-MM)",
+        tick=charts.tick_percent,
+        value_text=percent,
+        width=width,
+        value_labels=len(rows) <= 12,
+    )
+
+
+def budget_chart(section: Section, month: str, width: int = 660) -> str:
+    rows = [r for r in section.rows if r["month"] == month]
+    notes, note_colors = [], []
+    for r in rows:
+        if r["is_overspent"]:
+            pct = "no budget" if r["variance_pct"] is None else f"+{r['variance_pct']}%"
+            notes.append(f"▲ over by {money(_dec(r['variance']))} ({pct})")
+            note_colors.append(RED)
+        else:
+            notes.append(f"under by {money(-_dec(r['variance']))}")
+            note_colors.append(GREEN)
+    return charts.hbar_chart(
+        f"budget_vs_actual_{month}",
+        f"Budget vs actual by department, {month}",
+        [r["department"] for r in rows],
+        [
+            Series("budget", "Budget", [_dec(r["budget_amount"]) for r in rows], GREY),
+            Series(
+                "actual",
+                "Actual",
+                [_dec(r["actual_amount"]) for r in rows],
+                BLUE,
+                colors=[RED if r["is_overspent"] else None for r in rows],
+            ),
+        ],
+        x_label=f"Amount, {month}",
+        y_label="Department",
+        notes=notes,
+        note_colors=note_colors,
+        width=width,
+    )
+
+
+def top_customers_chart(section: Section, width: int = 660) -> str:
+    rows = section.rows
+    return charts.hbar_chart(
+        "top_customers",
+        "Top customers by amount paid",
+        [r["customer_id"] for r in rows],
+        [Series("total_paid", "Paid", [_dec(r["total_paid"]) for r in rows], BLUE)],
+        x_label="Total paid (SUCCESS payments)",
+        y_label="Customer",
+        notes=[
+            f"owes {money(_dec(r['outstanding_amount']))}"
+            if Decimal(r["outstanding_amount"]) > 0
+            else ""
+            for r in rows
+        ],
+        note_colors=[AMBER] * len(rows),
+        width=width,
+        row_height=30,
+    )
+
+
+def payment_success_chart(section: Section, width: int = 1160) -> str:
+    rows = section.rows
+    return charts.line_chart(
+        "payment_success",
+        "Payment success rate by day",
+        [r["date"] for r in rows],
+        [_dec(r["success_rate_pct"]) for r in rows],
+        y_label="Successful / all attempts (%)",
+        x_label="Payment date",
+        series_key="success_rate_pct",
+        series_label="Success rate",
+        width=width,
+    )
+
+
+def aging_chart(section: Section, width: int = 660) -> str:
+    rows = section.rows
+    as_of = section.extra.get("as_of") or "latest order date"
+    return charts.bar_chart(
+        "outstanding_by_age",
+        "Outstanding balances by age of order",
+        [f"{r['age_bucket']} days" for r in rows],
+        [
+            Series(
+                "pending_amount",
+                "Outstanding",
+                [_dec(r["pending_amount"]) for r in rows],
+                AMBER,
+                colors=[None, None, "#ea580c", RED][: len(rows)],
+            )
+        ],
+        y_label="Outstanding amount",
+        x_label=f"Age of order in days, as of {as_of}",
+        width=width,
+        value_labels=True,
+    )
+
+
+# ---------------------------------------------------------------- page
+
+CSS = """
+:root { --text:#1f2937; --muted:#6b7280; --line:#e5e7eb; --bg:#f3f4f6; --card:#ffffff; }
+* { box-sizing: border-box; }
+body { margin:0; font-family:__FONT__; color:var(--text); background:var(--bg);
+       font-size:15px; line-height:1.45; }
+header { padding:20px 28px 8px; }
+header h1 { margin:0; font-size:24px; }
+header p { margin:4px 0 0; color:var(--muted); font-size:13px; }
+main { padding:8px 28px 32px; max-width:1480px; margin:0 auto; }
+.kpis { display:grid; grid-template-columns:repeat(auto-fit, minmax(160px, 1fr)); gap:12px;
+        margin:12px 0 18px; }
+.kpi { background:var(--card); border:1px solid var(--line); border-radius:10px;
+       padding:12px 16px; }
+.kpi .label { color:var(--muted); font-size:12px; text-transform:uppercase;
+              letter-spacing:.04em; }
+.kpi .value { font-size:22px; font-weight:650; font-variant-numeric:tabular-nums;
+              margin-top:2px; }
+.kpi .value.negative { color:#dc2626; }
+.grid { display:grid; grid-template-columns:repeat(auto-fit, minmax(560px, 1fr)); gap:16px; }
+.card { background:var(--card); border:1px solid var(--line); border-radius:10px;
+        padding:14px 16px 10px; min-width:0; }
+.card.wide { grid-column:1 / -1; }
+.card h2 { margin:0; font-size:17px; }
+.card .sub { margin:2px 0 8px; color:var(--muted); font-size:13px; }
+.card svg { width:100%; height:auto; display:block; }
+.missing { color:#b45309; background:#fffbeb; border:1px solid #fde68a; border-radius:8px;
+           padding:10px 12px; }
+details { margin-top:6px; font-size:13px; }
+summary { cursor:pointer; color:var(--muted); }
+table { border-collapse:collapse; margin-top:6px; font-variant-numeric:tabular-nums; }
+th, td { padding:3px 10px; border-bottom:1px solid var(--line); text-align:left;
+         white-space:nowrap; }
+td.num, th.num { text-align:right; }
+.scroll { overflow-x:auto; }
+td.over { background:#fee2e2; color:#991b1b; font-weight:600; }
+td.under { background:#dcfce7; color:#166534; }
+.picker { font-size:13px; color:var(--muted); margin-bottom:4px; }
+select { font-size:13px; padding:2px 6px; }
+#tip { position:fixed; pointer-events:none; background:#111827; color:#fff; font-size:12px;
+       padding:5px 8px; border-radius:6px; display:none; z-index:10; white-space:nowrap; }
+footer { color:var(--muted); font-size:12px; padding:0 28px 24px; max-width:1480px;
+         margin:0 auto; }
+""".replace("__FONT__", charts.FONT)
+
+SCRIPT = """
+(function () {
+  var tip = document.getElementById('tip');
+  document.addEventListener('mousemove', function (event) {
+    var target = event.target.closest ? event.target.closest('[data-tip]') : null;
+    if (!target) { tip.style.display = 'none'; return; }
+    tip.textContent = target.getAttribute('data-tip');
+    tip.style.display = 'block';
+    tip.style.left = (event.clientX + 12) + 'px';
+    tip.style.top = (event.clientY + 12) + 'px';
+  });
+  var picker = document.getElementById('budget-month');
+  if (picker) {
+    picker.addEventListener('change', function () {
+      var panels = document.querySelectorAll('[data-budget-month]');
+      for (var i = 0; i < panels.length; i++) {
+        panels[i].hidden = panels[i].getAttribute('data-budget-month') !== picker.value;
+      }
+    });
+  }
+})();
+"""
+
+
+def _kpi(label: str, value: str, key: str, negative: bool = False) -> str:
+    css = "value negative" if negative else "value"
+    return (
+        f'<div class="kpi" data-kpi="{key}"><div class="label">{escape(label)}</div>'
+        f'<div class="{css}">{escape(value)}</div></div>'
+    )
+
+
+def _kpi_tiles(kpis: dict[str, str | None]) -> str:
+    def neg(key: str) -> bool:
+        return kpis.get(key) is not None and Decimal(kpis[key]) < 0
+
+    tiles = [
+        _kpi("Revenue (all months)", money(_dec(kpis["total_revenue"])), "total_revenue"),
+        _kpi("Expenses (all months)", money(_dec(kpis["total_expenses"])), "total_expenses"),
+        _kpi("Net profit", money(_dec(kpis["net_profit"])), "net_profit", neg("net_profit")),
+        _kpi(
+            f"MoM growth, {kpis['latest_month'] or 'latest month'}",
+            percent(_dec(kpis["latest_mom_growth_pct"])),
+            "latest_mom_growth_pct",
+            neg("latest_mom_growth_pct"),
+        ),
+        _kpi(
+            "Outstanding balance", money(_dec(kpis["outstanding_balance"])), "outstanding_balance"
+        ),
+        _kpi(
+            "Payment success rate",
+            percent(_dec(kpis["payment_success_rate_pct"])),
+            "payment_success_rate_pct",
+        ),
+        _kpi(
+            "Department-months over budget",
+            kpis["overspent_department_months"] or "n/a",
+            "overspent_department_months",
+        ),
+    ]
+    return '<section class="kpis">' + "".join(tiles) + "</section>"
+
+
+def _figures_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+    """A <details> table: columns are (key, heading, kind) with kind money|pct|text."""
+    if not rows:
+        return ""
+    head = "".join(
+        f'<th class="{"num" if kind != "text" else ""}">{escape(h)}</th>' for _, h, kind in columns
+    )
+    body = []
+    for r in rows:
+        cells = []
+        for key, _, kind in columns:
+            value = r.get(key)
+            if kind == "money":
+                cells.append(f'<td class="num">{money(_dec(value))}</td>')
+            elif kind == "pct":
+                cells.append(f'<td class="num">{percent(_dec(value))}</td>')
+            elif kind == "int":
+                cells.append(f'<td class="num">{escape(str(value))}</td>')
+            else:
+                cells.append(f"<td>{escape('' if value is None else str(value))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        '<details><summary>Show figures</summary><div class="scroll"><table>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div></details>"
+    )
+
+
+def _missing(section: Section) -> str:
+    tables = ", ".join(section.missing)
+    return (
+        f'<p class="missing">No data yet: {escape(tables)} has not been materialized. '
+        "Run <code>finance-assets materialize</code> for a date range.</p>"
+    )
+
+
+def _card(section: Section, title: str, subtitle: str, inner: str, wide: bool = False) -> str:
+    css = "card wide" if wide else "card"
+    if section.missing:
+        inner = _missing(section)
+    elif not section.rows:
+        inner = '<p class="missing">No rows yet.</p>'
+    return (
+        f'<section class="{css}" id="{section.key}"><h2>{escape(title)}</h2>'
+        f'<p class="sub">{escape(subtitle)}</p>{inner}</section>'
+    )
+
+
+def _budget_inner(section: Section) -> str:
+    months = section.extra.get("months") or []
+    selected = section.extra.get("selected_month")
+    if not months:
+        return ""
+    options = "".join(
+        f'<option value="{m}"{" selected" if m == selected else ""}>{m}</option>' for m in months
+    )
+    panels = "".join(
+        f'<div data-budget-month="{m}"{"" if m == selected else " hidden"}>'
+        f"{budget_chart(section, m)}</div>"
+        for m in months
+    )
+    picker = (
+        f'<div class="picker"><label for="budget-month">Month </label>'
+        f'<select id="budget-month">{options}</select></div>'
+    )
+    return picker + panels + _variance_grid(section, months)
+
+
+def _variance_grid(section: Section, months: list[str]) -> str:
+    """Departments x months: variance % of budget, overspent cells in red."""
+    departments = sorted({r["department"] for r in section.rows})
+    cells = {(r["department"], r["month"]): r for r in section.rows}
+    head = "".join(f'<th class="num">{m}</th>' for m in months)
+    body = []
+    for dept in departments:
+        row = [f"<th>{escape(dept)}</th>"]
+        for m in months:
+            r = cells.get((dept, m))
+            if r is None:
+                row.append('<td class="num"></td>')
+                continue
+            css = "over" if r["is_overspent"] else "under"
+            text = "no budget" if r["variance_pct"] is None else f"{r['variance_pct']}%"
+            tip = (
+                f"{dept} {m}: budget {money(_dec(r['budget_amount']))}, actual "
+                f"{money(_dec(r['actual_amount']))}, variance {money(_dec(r['variance']))}"
+            )
+            row.append(
+                f'<td class="num {css}" data-tip="{escape(tip)}" data-department="{escape(dept)}"'
+                f' data-month="{m}" data-variance="{r["variance"]}">{escape(text)}</td>'
+            )
+        body.append("<tr>" + "".join(row) + "</tr>")
+    return (
+        "<details open><summary>Variance % of budget, every department and month "
+        '(red: overspent)</summary><div class="scroll"><table>'
+        f"<thead><tr><th>Department</th>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+        "</table></div></details>"
+    )
+
+
+def render_html(data: DashboardData) -> str:
+    s = data.sections
+    revenue = _card(
+        s["revenue_expenses"],
+        "Revenue vs expenses by month",
+        "Revenue = SUCCESS payments by payment date; each year is shaded separately, so the "
+        "same month of different years is never added together.",
+        revenue_expenses_chart(s["revenue_expenses"])
+        + _figures_table(
+            s["revenue_expenses"].rows,
+            [
+                ("month", "Month", "text"),
+                ("revenue", "Revenue", "money"),
+                ("expenses", "Expenses", "money"),
+                ("profit", "Profit", "money"),
+            ],
+        ),
+        wide=True,
+    )
+    growth = _card(
+        s["mom_growth"],
+        "Month-over-month revenue growth",
+        "Each month against the calendar month before it; n/a when that month has no data "
+        "or had no revenue.",
+        mom_growth_chart(s["mom_growth"])
+        + _figures_table(
+            s["mom_growth"].rows,
+            [
+                ("month", "Month", "text"),
+                ("revenue", "Revenue", "money"),
+                ("previous_revenue", "Previous month", "money"),
+                ("mom_growth_pct", "Growth", "pct"),
+            ],
+        ),
+    )
+    budget = _card(
+        s["budget_vs_actual"],
+        "Budget vs actual by department",
+        "Actual spend in red where it exceeds the budget (overspent).",
+        _budget_inner(s["budget_vs_actual"]),
+    )
+    customers = _card(
+        s["top_customers"],
+        f"Top {TOP_CUSTOMERS} customers by amount paid",
+        "Money collected (SUCCESS payments) per customer, with what each still owes.",
+        top_customers_chart(s["top_customers"])
+        + _figures_table(
+            s["top_customers"].rows,
+            [
+                ("rank", "#", "int"),
+                ("customer_id", "Customer", "text"),
+                ("total_paid", "Paid", "money"),
+                ("outstanding_amount", "Outstanding", "money"),
+                ("total_orders", "Orders", "int"),
+            ],
+        ),
+    )
+    success = _card(
+        s["payment_success"],
+        "Payment success rate by day",
+        "Successful payment attempts / all attempts that day (each payment row is one attempt).",
+        payment_success_chart(s["payment_success"])
+        + _figures_table(
+            s["payment_success"].rows,
+            [
+                ("date", "Date", "text"),
+                ("payment_attempts", "Attempts", "int"),
+                ("successful_payments", "Successful", "int"),
+                ("success_rate_pct", "Success rate", "pct"),
+            ],
+        ),
+        wide=True,
+    )
+    aging = _card(
+        s["outstanding_by_age"],
+        "Outstanding balances by age of order",
+        f"Pending amounts of non-cancelled orders by days since the order, as of "
+        f"{data.as_of or 'the latest order date'}.",
+        aging_chart(s["outstanding_by_age"])
+        + _figures_table(
+            s["outstanding_by_age"].rows,
+            [
+                ("age_bucket", "Age (days)", "text"),
+                ("orders", "Orders", "int"),
+                ("pending_amount", "Outstanding", "money"),
+                ("share_pct", "Share", "pct"),
+            ],
+        ),
+    )
+    payload = json.dumps(data.to_json(), indent=None, separators=(",", ":"))
+    payload = payload.replace("</", "<\\/")
+    missing = (
+        f'<p class="missing">Not materialized yet: {escape(", ".join(data.missing))}</p>'
+        if data.missing
+        else ""
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<title>Finance dashboard</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header>
+<h1>Finance dashboard</h1>
+<p>Built from the gold tables of <code>{escape(data.lake)}</code> on {escape(data.generated_at)}.
+Amounts in the lake's currency; percentages rounded half-up to 2 places.</p>
+</header>
+<main>
+{missing}
+{_kpi_tiles(data.kpis)}
+<div class="grid">
+{revenue}
+{growth}
+{budget}
+{customers}
+{aging}
+{success}
+</div>
+</main>
+<footer>finance-assets analytics dashboard. Every figure is also in the JSON block
+<code>#dashboard-data</code>; the same numbers come from <code>finance-assets sql</code>.</footer>
+<div id="tip" role="tooltip"></div>
+<script type="application/json" id="dashboard-data">{payload}</script>
+<script>{SCRIPT}</script>
+</body>
+</html>
+"""
+
+
+def svg_data_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def metadata_markdown(data: DashboardData) -> dict[str, str]:
+    """Markdown for the Dagster UI: key figures, and charts as data-URI images."""
+    k = data.kpis
+    figures = "\n".join(
+        [
+            "| figure | value |",
+            "|---|---:|",
+            f"| revenue (all months) | {money(_dec(k['total_revenue']))} |",
+            f"| expenses (all months) | {money(_dec(k['total_expenses']))} |",
+            f"| net profit | {money(_dec(k['net_profit']))} |",
+            f"| MoM growth, {k['latest_month'] or 'latest month'} | "
+            f"{percent(_dec(k['latest_mom_growth_pct']))} |",
+            f"| outstanding balance | {money(_dec(k['outstanding_balance']))} |",
+            f"| payment success rate | {percent(_dec(k['payment_success_rate_pct']))} |",
+            f"| department-months over budget | {k['overspent_department_months'] or 'n/a'} |",
+        ]
+    )
+    out = {"key_figures": figures}
+    s = data.sections
+    if s["revenue_expenses"].rows:
+        image = svg_data_uri(revenue_expenses_chart(s["revenue_expenses"], width=900))
+        out["revenue_vs_expenses"] = f"![Revenue vs expenses by month]({image})"
+    budget = s["budget_vs_actual"]
+    if budget.rows and budget.extra.get("selected_month"):
+        month = budget.extra["selected_month"]
+        out["budget_vs_actual"] = (
+            f"![Budget vs actual by department, {month}]"
+            f"({svg_data_uri(budget_chart(budget, month))})"
+        )
+    return out
+
+
+def write_dashboard(lake: str, path: Path | None = None) -> tuple[Path, DashboardData]:
+    """Build the dashboard from ``lake`` and write it atomically to ``path``."""
+    data = collect(lake)
+    target = path or dashboard_path(lake)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(render_html(data))
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target, data
