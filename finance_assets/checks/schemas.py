@@ -53,29 +53,35 @@ def _positive_id() -> pa.Column:
     return _col(T.LongType(), pa.Check.gt(0))
 
 
+def _order_columns() -> dict[str, pa.Column]:
+    return {
+        "order_id": _positive_id(),
+        "order_date": _col(T.DateType()),
+        "customer_id": _col(T.StringType(), pa.Check.str_matches(r"^C[0-9]+$")),
+        "product_category": _col(T.StringType(), pa.Check.str_length(1, None)),
+        "order_amount": _money(*AMOUNT_CHECKS),
+        "order_status": _col(T.StringType(), pa.Check.isin(list(ORDER_STATUSES))),
+    }
+
+
+def _payment_columns() -> dict[str, pa.Column]:
+    return {
+        "payment_id": _col(T.StringType(), pa.Check.str_matches(r"^P[0-9]{1,18}$")),
+        "order_id": _positive_id(),
+        "payment_date": _col(T.DateType()),
+        "paid_amount": _money(*AMOUNT_CHECKS),
+        "payment_status": _col(T.StringType(), pa.Check.isin(list(PAYMENT_STATUSES))),
+        "payment_method": _col(T.StringType(), pa.Check.isin(list(PAYMENT_METHODS))),
+    }
+
+
 SILVER: dict[str, pa.DataFrameSchema] = {
     "orders": pa.DataFrameSchema(
-        {
-            "order_id": _positive_id(),
-            "order_date": _col(T.DateType()),
-            "customer_id": _col(T.StringType(), pa.Check.str_matches(r"^C[0-9]+$")),
-            "product_category": _col(T.StringType(), pa.Check.str_length(1, None)),
-            "order_amount": _money(*AMOUNT_CHECKS),
-            "order_status": _col(T.StringType(), pa.Check.isin(list(ORDER_STATUSES))),
-            **_lineage(),
-        },
+        {**_order_columns(), **_lineage()},
         name="silver/orders",
     ),
     "payments": pa.DataFrameSchema(
-        {
-            "payment_id": _col(T.StringType(), pa.Check.str_matches(r"^P[0-9]{1,18}$")),
-            "order_id": _positive_id(),
-            "payment_date": _col(T.DateType()),
-            "paid_amount": _money(*AMOUNT_CHECKS),
-            "payment_status": _col(T.StringType(), pa.Check.isin(list(PAYMENT_STATUSES))),
-            "payment_method": _col(T.StringType(), pa.Check.isin(list(PAYMENT_METHODS))),
-            **_lineage(),
-        },
+        {**_payment_columns(), **_lineage()},
         name="silver/payments",
     ),
     "expenses": pa.DataFrameSchema(
@@ -137,12 +143,7 @@ GOLD: dict[str, pa.DataFrameSchema] = {
     ),
     "sales_performance": pa.DataFrameSchema(
         {
-            "order_id": _positive_id(),
-            "customer_id": _col(T.StringType(), pa.Check.str_matches(r"^C[0-9]+$")),
-            "order_date": _col(T.DateType()),
-            "product_category": _col(T.StringType(), pa.Check.str_length(1, None)),
-            "order_status": _col(T.StringType(), pa.Check.isin(list(ORDER_STATUSES))),
-            "order_amount": _money(*AMOUNT_CHECKS),
+            **_order_columns(),
             "total_paid": _money(pa.Check.ge(0)),
             "successful_payment_count": _count(),
             "last_payment_date": _col(T.DateType(), nullable=True),
@@ -171,14 +172,7 @@ GOLD: dict[str, pa.DataFrameSchema] = {
         unique=["customer_id"],
     ),
     "unmatched_payments": pa.DataFrameSchema(
-        {
-            "payment_id": _col(T.StringType(), pa.Check.str_matches(r"^P[0-9]{1,18}$")),
-            "order_id": _positive_id(),
-            "payment_date": _col(T.DateType()),
-            "paid_amount": _money(*AMOUNT_CHECKS),
-            "payment_status": _col(T.StringType(), pa.Check.isin(list(PAYMENT_STATUSES))),
-            "payment_method": _col(T.StringType(), pa.Check.isin(list(PAYMENT_METHODS))),
-        },
+        _payment_columns(),
         name="gold/unmatched_payments",
     ),
     "financial_summary": pa.DataFrameSchema(
