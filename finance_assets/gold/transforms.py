@@ -93,16 +93,18 @@ def daily_kpi(
         .join(spent, "date", "left")
         .join(ordered, "date", "left")
     )
-    counts = [
+    counts = (
         "orders_count",
         "payment_attempts",
         "successful_payments",
         "failed_payments",
         "refunded_payments",
-    ]
-    filled = joined.fillna(0, subset=counts)
-    filled = filled.withColumns(
-        {c: F.coalesce(F.col(c), zero()) for c in ("revenue", "expenses", "order_value")}
+    )
+    filled = joined.withColumns(
+        {
+            **{c: F.coalesce(F.col(c), F.lit(0).cast("long")) for c in counts},
+            **{c: F.coalesce(F.col(c), zero()) for c in ("revenue", "expenses", "order_value")},
+        }
     )
     return filled.select(
         "date",
