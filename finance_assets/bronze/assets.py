@@ -50,6 +50,11 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         ),
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        # Bronze is the only layer that reads the landing zone: a step that still fails after
+        # the client-level retries (a share or endpoint that stays unreachable) is retried.
+        retry_policy=dg.RetryPolicy(
+            max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        ),
         deps=[dg.AssetDep(landing_key(dataset), partition_mapping=dg.IdentityPartitionMapping())],
         kinds={"spark", "delta"},
     )
@@ -62,7 +67,7 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         where = materialized_range(context, PARTITION_COLUMN)
         files = [
             f
-            for f in landing.list_files(dataset.name, where.start, where.end)
+            for f in _list_landing(landing, dataset, where)
             if not dataset.is_monthly or f.partition_date.day == 1
         ]
         context.log.info(
@@ -82,6 +87,14 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         )
 
     return bronze
+
+
+def _list_landing(landing: LandingResource, dataset: Dataset, where) -> list:
+    """The drop files of the range; a landing zone that is not there fails without retries."""
+    try:
+        return landing.list_files(dataset.name, where.start, where.end)
+    except (FileNotFoundError, PermissionError) as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
 
 def build_bronze(partitions: Partitioning) -> list:

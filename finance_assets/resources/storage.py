@@ -10,6 +10,7 @@ from pydantic import Field
 
 from finance_assets.lake.delta import DeltaRsLake, Lake, SparkDeltaLake
 from finance_assets.landing.zone import LandingFile, S3Options, list_files, normalize_uri
+from finance_assets.ops.retry import with_retries
 
 
 class LandingResource(dg.ConfigurableResource):
@@ -31,7 +32,10 @@ class LandingResource(dg.ConfigurableResource):
         return normalize_uri(self.uri)
 
     def list_files(self, dataset: str, start: date, end: date) -> list[LandingFile]:
-        return list_files(self.uri, dataset, start, end, self.s3_options)
+        return with_retries(
+            lambda: list_files(self.uri, dataset, start, end, self.s3_options),
+            what=f"listing {dataset} landing files",
+        )
 
 
 class LakeResource(dg.ConfigurableResource):
