@@ -399,7 +399,7 @@ def test_dagster_yaml_builds_the_intended_instance(tmp_path):
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         assert isinstance(instance.run_launcher, DefaultRunLauncher)
         run_queue = instance.get_concurrency_config().run_queue_config
-        assert run_queue is not None and run_queue.max_concurrent_runs == 2
+        assert run_queue is not None and run_queue.max_concurrent_runs == 1
         assert not instance.telemetry_enabled
     finally:
         instance.dispose()
