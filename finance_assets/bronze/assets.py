@@ -73,7 +73,9 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         context.log.info(
             f"Ingesting {len(files)} {dataset.name} file(s) for {where.start}..{where.end}"
         )
-        parsed = read_landing(spark.spark_session, files, dataset, landing.s3_options)
+        parsed = read_landing(
+            spark.spark_session, files, dataset, landing.s3_options, landing.native_reads
+        )
         rows = with_ingestion_stamp(parsed, dataset, datetime.now(timezone.utc), context.run.run_id)
         store = lake.lake()
         result = store.replace_partitions(rows, table_path(key), where)

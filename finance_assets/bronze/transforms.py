@@ -8,8 +8,9 @@ ever pass through the driver.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
@@ -81,14 +82,40 @@ def file_parser(dataset: Dataset, s3: S3Options | None):
 
 def _parse_file(uri, day, columns, schema, s3) -> Iterator[pa.RecordBatch]:
     with open_binary(uri, s3) as stream:
-        rows: list = []
-        for record in parse_records(stream, columns):
-            rows.append(record)
-            if len(rows) >= BATCH_ROWS:
-                yield _to_batch(rows, uri, day, len(columns), schema)
-                rows = []
-        if rows:
+        yield from _parse_stream(stream, uri, day, columns, schema)
+
+
+def _parse_stream(stream, uri, day, columns, schema) -> Iterator[pa.RecordBatch]:
+    rows: list = []
+    for record in parse_records(stream, columns):
+        rows.append(record)
+        if len(rows) >= BATCH_ROWS:
             yield _to_batch(rows, uri, day, len(columns), schema)
+            rows = []
+    if rows:
+        yield _to_batch(rows, uri, day, len(columns), schema)
+
+
+def content_parser(dataset: Dataset, days: dict[str, date]):
+    """A ``mapInArrow`` function over Spark's ``binaryFile`` rows (path, content)."""
+    columns = dataset.columns
+    schema = _arrow_schema(dataset)
+
+    def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            paths = batch.column("path").to_pylist()
+            for path, content in zip(paths, batch.column("content").to_pylist(), strict=True):
+                uri = spark_path_to_uri(path)
+                yield from _parse_stream(io.BytesIO(content), uri, days[uri], columns, schema)
+
+    return parse
+
+
+def spark_path_to_uri(path: str) -> str:
+    """Spark writes local paths as ``file:/x``; the lineage uses ``file:///x``."""
+    if path.startswith("file:") and not path.startswith("file://"):
+        return "file://" + path[len("file:") :]
+    return path
 
 
 def _to_batch(records, uri, day, width, schema) -> pa.RecordBatch:
@@ -109,10 +136,19 @@ def read_landing(
     files: list[LandingFile],
     dataset: Dataset,
     s3: S3Options | None = None,
+    native: bool = False,
 ) -> DataFrame:
-    """Parse landing files into rows; each Spark task parses whole files."""
+    """Parse landing files into rows; each Spark task parses whole files.
+
+    ``native``: the engine reads the bytes itself (Spark's ``binaryFile`` source, e.g. S3 on
+    Databricks through its instance profile); otherwise tasks open the files (local or boto3).
+    """
     if not files:
         return spark.createDataFrame([], parsed_schema(dataset))
+    if native:
+        days = {f.uri: f.partition_date for f in files}
+        raw = spark.read.format("binaryFile").load([f.uri for f in files]).select("path", "content")
+        return raw.mapInArrow(content_parser(dataset, days), parsed_schema(dataset))
     listing = spark.createDataFrame(
         [(f.uri, f.partition_date) for f in files],
         T.StructType([T.StructField("uri", T.StringType()), T.StructField("day", T.DateType())]),

@@ -120,5 +120,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
                 region_name=settings.s3_region,
                 max_attempts=8,
             ),
+            # Databricks reads s3:// itself (instance profile or external location).
+            native_reads=settings.spark_mode == "databricks",
         ),
     }

@@ -22,6 +22,11 @@ class LandingResource(dg.ConfigurableResource):
 
     uri: str = Field(description="Local folder or s3://bucket/prefix")
     s3: S3Resource = Field(default_factory=S3Resource)
+    native_reads: bool = Field(
+        default=False,
+        description="Let Spark read the files (binaryFile), e.g. S3 on Databricks; "
+        "otherwise Spark tasks open them with Python (local paths, boto3).",
+    )
 
     @property
     def s3_options(self) -> S3Options:
