@@ -34,3 +34,11 @@ def lake_dir(tmp_path):
 @pytest.fixture
 def landing_dir(tmp_path):
     return tmp_path / "landing"
+
+
+@pytest.fixture(autouse=True)
+def environment_is_left_as_found():
+    """A test that leaves DAGSTER_HOME changed breaks every later run in the process."""
+    before = os.environ.get("DAGSTER_HOME")
+    yield
+    assert os.environ.get("DAGSTER_HOME") == before, "this test leaked DAGSTER_HOME"

@@ -270,7 +270,6 @@ def test_a_late_file_re_materializes_exactly_its_partitions(spark, tmp_path, mon
     _drop(landing, "orders", "2024-01-02", ORDERS + "2,2024-01-02,C2,Toys,50.00,COMPLETED\n")
     _drop(landing, "payments", "2024-01-02", PAYMENTS + "P1,1,2024-01-02,40.00,SUCCESS,CARD\n")
     with dg.instance_for_test() as instance:
-        monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
         assert materialize(str(landing), str(lake), date(2024, 1, 1), date(2024, 1, 2)).succeeded
         h = Harness(landing, lake, instance)
         h.tick()  # bootstrap: everything seen
