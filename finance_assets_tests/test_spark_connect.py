@@ -30,6 +30,7 @@ from finance_assets_tests.spark_servers import (
 
 pytestmark = pytest.mark.slow
 
+
 @pytest.fixture(scope="module")
 def connect_server(tmp_path_factory):
     with spark_connect_server(tmp_path_factory.mktemp("spark-connect-server")) as server:

@@ -129,24 +129,21 @@ def _gold_tie_checks(partitions: Partitioning) -> list:
             additional_deps=[silver_payments, silver_expenses],
             **daily,
         ),
-        table_check(
-            MONTHLY_FINANCIAL_REPORT,
-            names.MONTHS_TIE_TO_DAYS,
-            "Monthly revenue and expenses equal the sum of their days in daily_kpi.",
-            reconcile.months_tie_to_days("monthly_financial_report", "revenue", "expenses"),
-            blocking=False,
-            additional_deps=[DAILY_KPI],
-            **monthly,
-        ),
-        table_check(
-            FINANCIAL_SUMMARY,
-            names.MONTHS_TIE_TO_DAYS,
-            "Monthly revenue and expenses equal the sum of their days in daily_kpi.",
-            reconcile.months_tie_to_days("financial_summary", "total_revenue", "total_expenses"),
-            blocking=False,
-            additional_deps=[DAILY_KPI],
-            **monthly,
-        ),
+        *[
+            table_check(
+                key,
+                names.MONTHS_TIE_TO_DAYS,
+                "Monthly revenue and expenses equal the sum of their days in daily_kpi.",
+                reconcile.months_tie_to_days(key.path[-1], revenue, expenses),
+                blocking=False,
+                additional_deps=[DAILY_KPI],
+                **monthly,
+            )
+            for key, revenue, expenses in (
+                (MONTHLY_FINANCIAL_REPORT, "revenue", "expenses"),
+                (FINANCIAL_SUMMARY, "total_revenue", "total_expenses"),
+            )
+        ],
         table_check(
             BUDGET_VS_ACTUAL,
             names.ACTUAL_TIES_TO_EXPENSES,
