@@ -71,12 +71,20 @@ def _collect(result, outcome: RunOutcome) -> None:
             outcome.row_counts[mat.asset_key.to_user_string()] = rows.value
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            while error is not None and error.cause is not None:
-                error = error.cause  # the user code's exception, not Dagster's wrapper
-            message = error.message.strip().splitlines()[-1] if error else "failed"
-            outcome.failed_steps.append(f"{event.step_key}: {message}")
+            outcome.failed_steps.append(f"{event.step_key}: {_failure_message(event)}")
     outcome.succeeded = outcome.succeeded and result.success
+
+
+def _failure_message(event) -> str:
+    """What the step's own code said: a ``dg.Failure``'s description, else the outermost
+    exception raised by the asset (not Dagster's wrapper, not a low-level root cause)."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description
+    error = data.error
+    while error is not None and error.cls_name.startswith("Dagster") and error.cause:
+        error = error.cause
+    return error.message.strip().splitlines()[-1] if error else "failed"
 
 
 def materialize(

@@ -240,9 +240,11 @@ def test_open_binary_as_context_manager_reads_text_lines(s3, options, lines) -> 
 
 
 def test_open_binary_of_a_missing_key_raises(s3, options) -> None:
-    with pytest.raises(ClientError) as info:
-        open_binary("s3://bucket/landing/orders/2024-01-01/missing.csv", options)
-    assert info.value.response["Error"]["Code"] in ("NoSuchKey", "404")
+    uri = "s3://bucket/landing/orders/2024-01-01/missing.csv"
+    with pytest.raises(FileNotFoundError, match=f"Cannot read {uri}: not found") as info:
+        open_binary(uri, options)
+    assert isinstance(info.value.__cause__, ClientError)
+    assert info.value.__cause__.response["Error"]["Code"] in ("NoSuchKey", "404")
 
 
 # --- end to end --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Bronze assets: every row of every landing file, as the original strings, with lineage."""
 
+import re
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -10,6 +11,10 @@ from finance_assets.metadata import table_metadata
 from finance_assets.partitions import Partitioning, materialized_range
 from finance_assets.resources.spark import SparkResource
 from finance_assets.resources.storage import LakeResource, LandingResource
+
+MAX_EMPTY_FILES_LOGGED = 50
+# How a Python worker's PermissionError / FileNotFoundError reads in Spark's error text.
+_PERMANENT_IN_TASK = re.compile(r"^(PermissionError|FileNotFoundError): .+$", re.M)
 
 
 def landing_key(dataset: Dataset) -> dg.AssetKey:
@@ -78,12 +83,22 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         )
         rows = with_ingestion_stamp(parsed, dataset, datetime.now(timezone.utc), context.run.run_id)
         store = lake.lake()
-        result = store.replace_partitions(rows, table_path(key), where)
+        try:
+            result = store.replace_partitions(rows, table_path(key), where)
+        except Exception as exc:
+            unreadable = unreadable_file(exc)
+            if unreadable is None:
+                raise
+            raise dg.Failure(description=unreadable, allow_retries=False) from exc
         written = store.read(spark.spark_session, table_path(key), where)
+        empty = files_without_rows(files, written)
+        for uri in empty[:MAX_EMPTY_FILES_LOGGED]:
+            context.log.warning(f"{uri}: no data rows (an empty or header-only file)")
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(result, written),
                 "files": len(files),
+                "files_without_rows": len(empty),
                 "landing_uri": landing.root,
             }
         )
@@ -97,6 +112,21 @@ def _list_landing(landing: LandingResource, dataset: Dataset, where) -> list:
         return landing.list_files(dataset.name, where.start, where.end)
     except (FileNotFoundError, PermissionError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+
+def unreadable_file(exc: Exception) -> str | None:
+    """The message of a landing file that cannot be read however often one tries (denied
+    or gone), raised inside a Spark task; None for any other error."""
+    found = _PERMANENT_IN_TASK.search(str(exc))
+    return found.group(0) if found else None
+
+
+def files_without_rows(files: list, written) -> list[str]:
+    """The listed files that contributed no row: empty, header-only or blank files."""
+    if not files:
+        return []
+    seen = {r[0] for r in written.select("_source_file").distinct().collect()}
+    return [f.uri for f in files if f.uri not in seen]
 
 
 def build_bronze(partitions: Partitioning) -> list:

@@ -146,12 +146,17 @@ def _list_s3(
     pages = paginator.paginate(
         Bucket=bucket, Prefix=dataset_prefix, StartAfter=f"{dataset_prefix}{start.isoformat()}"
     )
+    from botocore.exceptions import ClientError
+
+    where = f"s3://{bucket}/{dataset_prefix} at {s3.endpoint_url or 'AWS S3'}"
     try:
         yield from _dated_objects(pages, bucket, dataset, dataset_prefix, start, end)
     except client.exceptions.NoSuchBucket as exc:
         raise FileNotFoundError(
             f"Landing bucket {bucket!r} does not exist at {s3.endpoint_url or 'AWS S3'}"
         ) from exc
+    except ClientError as exc:
+        raise permanent_s3_error(exc, f"Cannot list {where}") or exc from exc
 
 
 def _dated_objects(pages, bucket, dataset, dataset_prefix, start, end) -> Iterator[LandingFile]:
@@ -177,10 +182,34 @@ def _dated_objects(pages, bucket, dataset, dataset_prefix, start, end) -> Iterat
 def open_binary(uri: str, s3: S3Options | None = None) -> BinaryIO:
     """A readable binary stream over a landing file, local or on S3."""
     if is_s3(uri):
+        from botocore.exceptions import ClientError
+
         bucket, key = split_s3(uri)
-        body = (s3 or S3Options()).client().get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            body = (s3 or S3Options()).client().get_object(Bucket=bucket, Key=key)["Body"]
+        except ClientError as exc:
+            raise permanent_s3_error(exc, f"Cannot read {uri}") or exc from exc
         return io.BufferedReader(_S3Body(body), buffer_size=1 << 20)
     return open(local_path(uri), "rb")  # noqa: SIM115 - the caller closes it
+
+
+_DENIED = {"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+_MISSING = {"NoSuchBucket", "NoSuchKey"}
+
+
+def permanent_s3_error(exc, what: str) -> OSError | None:
+    """An S3 error that retrying cannot fix, as the OSError that says so (naming ``what``):
+    PermissionError for a denied request, FileNotFoundError for a missing bucket or key.
+    None for anything else (throttling, server errors: botocore already retried those)."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    detail = f"{code or status}: {error.get('Message') or 'no message'}"
+    if code in _DENIED or status == 403:
+        return PermissionError(f"{what}: access denied ({detail})")
+    if code in _MISSING or status == 404:
+        return FileNotFoundError(f"{what}: not found ({detail})")
+    return None
 
 
 class _S3Body(io.RawIOBase):

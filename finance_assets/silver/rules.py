@@ -65,18 +65,22 @@ def prefixed_id(name: str, prefix: str, max_digits: int | None = None) -> Column
     return F.when(text.rlike(f"^{prefix}[0-9]{digits}\\z"), text)
 
 
+def _real_date(iso: Column) -> Column:
+    """The calendar date ``iso`` (yyyy-MM-dd) spells, else null. Year 0000 is not one,
+    although Spark's proleptic calendar would parse it as 1 BC."""
+    value = F.try_to_date(iso, "yyyy-MM-dd")
+    return F.when(F.year(value) >= 1, value)
+
+
 def calendar_date(name: str) -> Column:
     text = trimmed(name)
-    return F.when(
-        text.rlike(_DATE),
-        F.try_to_date(F.regexp_replace(text, "/", "-"), "yyyy-MM-dd"),
-    )
+    return F.when(text.rlike(_DATE), _real_date(F.regexp_replace(text, "/", "-")))
 
 
 def first_of_month(name: str) -> Column:
     text = trimmed(name)
     iso = F.when(F.length(text) == 7, F.concat(text, F.lit("-01"))).otherwise(text)
-    return F.when(text.rlike(_MONTH), F.try_to_date(iso, "yyyy-MM-dd"))
+    return F.when(text.rlike(_MONTH), _real_date(iso))
 
 
 def amount(name: str) -> Column:

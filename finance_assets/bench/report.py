@@ -1,0 +1,293 @@
+"""Benchmark results as a console table and as the Markdown of the Performance section."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+START = "<!-- bench:results:start -->"
+END = "<!-- bench:results:end -->"
+LAYERS = ("bronze", "silver", "gold", "checks", "other")
+
+
+def _n(value) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _s(value) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _x(value) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _mb(value) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _layer_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for engine, run in results.get("backfill", {}).items():
+        for layer in LAYERS:
+            info = run.get("layers", {}).get(layer)
+            if info is None:
+                continue
+            rows.append(
+                [
+                    engine,
+                    layer,
+                    _n(info.get("rows_in")),
+                    _n(info.get("rows_out")),
+                    _s(info.get("seconds")),
+                    _n(info.get("rows_per_second")),
+                ]
+            )
+    return rows
+
+
+def _engine_rows(results: dict) -> list[list[str]]:
+    rows = []
+    runs = list(results.get("backfill", {}).items())
+    if results.get("incremental"):
+        runs.append(("product, incremental day", results["incremental"]))
+    for name, run in runs:
+        memory = run.get("memory", {})
+        total = run.get("input_rows")
+        wall = run.get("wall_seconds")
+        rows.append(
+            [
+                name,
+                "ok" if run.get("ok") else "FAILED",
+                _n(total),
+                _s(wall),
+                _n(total / wall if total and wall else None),
+                _s(run.get("spark_start_seconds")),
+                _s(run.get("orchestration_seconds")),
+                _mb(memory.get("driver_peak_mb")),
+                _mb(memory.get("jvm_peak_mb")),
+                _mb(memory.get("python_worker_peak_mb")),
+                _mb(memory.get("tree_peak_mb")),
+                _load(memory),
+            ]
+        )
+    return rows
+
+
+def _load(memory: dict) -> str:
+    mean, peak = memory.get("load_1min_mean"), memory.get("load_1min_max")
+    return "-" if mean is None else f"{mean:.1f} / {peak:.1f}"
+
+
+ENGINE_HEADER = [
+    "run",
+    "status",
+    "input rows",
+    "wall s (end to end)",
+    "rows/s",
+    "Spark start s",
+    "Dagster between steps s",
+    "driver peak MB",
+    "JVM peak MB",
+    "largest Python worker MB",
+    "tree peak MB",
+    "load 1 min mean / max",
+]
+LAYER_HEADER = ["engine", "layer", "rows in", "rows out", "seconds", "rows in/s"]
+SCALE_HEADER = [
+    "scale",
+    "orders/day",
+    "input rows",
+    "wall s",
+    "driver peak MB",
+    "JVM peak MB",
+    "largest Python worker MB",
+    "tree peak MB",
+]
+
+
+def _scale_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for item in results.get("memory_scaling", []):
+        memory = item.get("memory") or {}
+        rows.append(
+            [
+                f"{item['scale']}x",
+                _n(item["orders_per_day"]),
+                _n(item["input_rows"]),
+                _s(item.get("wall_seconds")) if item.get("ok") else "FAILED",
+                _mb(memory.get("driver_peak_mb")),
+                _mb(memory.get("jvm_peak_mb")),
+                _mb(memory.get("python_worker_peak_mb")),
+                _mb(memory.get("tree_peak_mb")),
+            ]
+        )
+    return rows
+
+
+def growth(results: dict) -> dict[str, float | None]:
+    """Peak memory at the largest scale divided by peak memory at the smallest."""
+    items = [i for i in results.get("memory_scaling", []) if i.get("ok") and i.get("memory")]
+    if len(items) < 2:
+        return {}
+    first, last = items[0]["memory"], items[-1]["memory"]
+    out = {"data": items[-1]["input_rows"] / max(items[0]["input_rows"], 1)}
+    for key in ("driver_peak_mb", "jvm_peak_mb", "python_worker_peak_mb", "tree_peak_mb"):
+        out[key] = last[key] / first[key] if first.get(key) else None
+    return out
+
+
+def _verification_line(results: dict) -> str:
+    checked = results.get("verification") or {}
+    if not checked:
+        return ""
+    parts = [
+        f"{engine} identical"
+        if v["gold_equal"]
+        else f"{engine} DIFFERENT: {', '.join(v['differences'])}"
+        for engine, v in checked.items()
+    ]
+    return "Gold tables compared with the product's, row for row: " + "; ".join(parts) + "."
+
+
+def _ratio_lines(results: dict) -> list[str]:
+    r = results.get("ratios", {})
+    goals = results.get("goals", {})
+
+    def goal(name: str) -> str:
+        g = goals.get(name) or {}
+        if g.get("met") is None:
+            return ""
+        return f" (goal <= {g['target']:.2f}x: {'met' if g['met'] else 'NOT met'})"
+
+    return [
+        f"product / plain PySpark (orchestration overhead): {_x(r.get('product_vs_pyspark'))}"
+        + goal("product_vs_pyspark"),
+        f"product / plain PySpark without Spark start-up: "
+        f"{_x(r.get('product_vs_pyspark_without_spark_start'))}",
+        f"product / DuckDB: {_x(r.get('product_vs_duckdb'))}" + goal("product_vs_duckdb"),
+        f"plain PySpark / DuckDB: {_x(r.get('pyspark_vs_duckdb'))}",
+    ]
+
+
+def _machine_line(results: dict) -> str:
+    m = results.get("machine", {})
+    v = m.get("versions", {})
+    return (
+        f"{m.get('cpus')} CPUs ({m.get('cpu_model')}), {m.get('memory_gib')} GiB RAM, "
+        f"{m.get('os')}, Python {m.get('python')}, {m.get('java')}, "
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+    )
+
+
+def _title(results: dict) -> str:
+    c = results.get("config", {})
+    landing = results.get("landing", {})
+    return (
+        f"Backfill {c.get('start')} + {c.get('days')} days at {_n(c.get('orders_per_day'))} "
+        f"orders/day: {_n(sum((landing.get('rows') or {}).values()))} rows generated in "
+        f"{_n(landing.get('files'))} files ({(landing.get('bytes') or 0) / 1e9:.2f} GB of CSV"
+        + ("" if c.get("skip_incremental") else ", including the incremental day")
+        + ")"
+    )
+
+
+def _table_text(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def _table_md(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _scaling_line(results: dict) -> str:
+    g = growth(results)
+    if not g:
+        return ""
+    return (
+        f"Data grew {g['data']:.1f}x; peak memory grew: driver {_x(g.get('driver_peak_mb'))}, "
+        f"JVM {_x(g.get('jvm_peak_mb'))}, largest Python worker "
+        f"{_x(g.get('python_worker_peak_mb'))}, whole tree {_x(g.get('tree_peak_mb'))}."
+    )
+
+
+def _load_line(results: dict) -> str:
+    return (
+        f"Load average (1, 5, 15 min) before: {results.get('load_average_before')}, "
+        f"after: {results.get('load_average_after')}"
+    )
+
+
+def text(results: dict) -> str:
+    parts = [
+        _title(results),
+        "Machine: " + _machine_line(results),
+        _load_line(results),
+        "",
+        "Per layer (product: Dagster step time; baselines: their own phases):",
+        _table_text(LAYER_HEADER, _layer_rows(results)),
+        "",
+        "End to end (each run is a fresh process; peak resident memory):",
+        _table_text(ENGINE_HEADER, _engine_rows(results)),
+        "",
+        *_ratio_lines(results),
+        _verification_line(results),
+    ]
+    if results.get("memory_scaling"):
+        parts += [
+            "",
+            "Peak memory as the data grows (product):",
+            _table_text(SCALE_HEADER, _scale_rows(results)),
+            _scaling_line(results),
+        ]
+    return "\n".join(parts)
+
+
+def markdown(results: dict) -> str:
+    parts = [
+        f"Measured {results.get('started_at')} with `{results.get('command')}`.",
+        "",
+        f"- Machine: {_machine_line(results)}",
+        f"- {_load_line(results)}",
+        f"- {_title(results)}",
+        "",
+        "End to end (each run is a fresh process; peak resident memory in MB):",
+        "",
+        _table_md(ENGINE_HEADER, _engine_rows(results)),
+        "",
+        "Per layer (product: Dagster step time; baselines: their own phases):",
+        "",
+        _table_md(LAYER_HEADER, _layer_rows(results)),
+        "",
+        *[f"- {line}" for line in [*_ratio_lines(results), _verification_line(results)] if line],
+    ]
+    if results.get("memory_scaling"):
+        parts += [
+            "",
+            "Peak memory as the data grows (product):",
+            "",
+            _table_md(SCALE_HEADER, _scale_rows(results)),
+            "",
+            _scaling_line(results),
+        ]
+    return "\n".join(parts)
+
+
+def update_markdown(path: Path, body: str) -> None:
+    """Replace the block between the bench markers (each alone on its line); append a
+    Performance section holding the block if the file has none."""
+    path = Path(path)
+    text_ = path.read_text() if path.exists() else ""
+    block = f"{START}\n{body}\n{END}"
+    pattern = re.compile(rf"^{re.escape(START)}$.*?^{re.escape(END)}$", re.M | re.S)
+    if pattern.search(text_):
+        path.write_text(pattern.sub(lambda _: block, text_, count=1))
+        return
+    sep = "" if not text_ or text_.endswith("\n\n") else ("\n" if text_.endswith("\n") else "\n\n")
+    path.write_text(f"{text_}{sep}## Performance\n\n{block}\n")
