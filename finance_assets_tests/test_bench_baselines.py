@@ -149,11 +149,14 @@ def test_run_engine_measures_duckdb_in_its_own_process(tmp_path) -> None:
 
     landing = tmp_path / "landing"
     generate(str(landing), GenerateConfig(START, START, orders_per_day=15))
+    ballast = b"x" * (1024 * 1024 * 1024)  # resident in this process, not in the child's
     t0 = time.perf_counter()
     result = run_engine("duckdb", landing, tmp_path / "out", START, START, tmp_path, "duck")
+    del ballast
     assert result["ok"], result.get("log_tail")
     assert 0 < result["wall_seconds"] <= time.perf_counter() - t0
-    assert result["memory"]["driver_peak_mb"] > 20 and result["memory"]["jvm_peak_mb"] == 0
+    assert 20 < result["memory"]["driver_peak_mb"] < 700, result["memory"]
+    assert result["memory"]["jvm_peak_mb"] == 0
     assert result["layers"]["bronze"]["rows_per_second"] > 0
     assert json.loads((tmp_path / "logs" / "duck.json").read_text())["engine"] == "duckdb"
 

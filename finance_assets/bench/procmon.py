@@ -191,9 +191,11 @@ class TreeMonitor(threading.Thread):
 
 
 def own_tree_peaks() -> tuple[dict[int, int], dict[int, str]]:
-    """This process's tree high-water marks, read from inside (call it before exiting)."""
-    import resource
+    """This process's tree high-water marks, read from inside (call it before exiting).
 
+    ``VmHWM`` only: ``getrusage``'s ``ru_maxrss`` survives ``execve`` and would report the
+    parent's size at ``fork`` (the benchmark's own process) as the child's peak.
+    """
     root = os.getpid()
     peaks: dict[int, int] = {}
     kinds: dict[int, str] = {}
@@ -202,6 +204,4 @@ def own_tree_peaks() -> tuple[dict[int, int], dict[int, str]]:
         if mem is not None:
             peaks[pid] = mem[1]
             kinds[pid] = kind(pid, root)
-    peaks[root] = max(peaks.get(root, 0), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    kinds[root] = "driver"
     return peaks, kinds
