@@ -92,6 +92,7 @@ def materialize(
 ) -> RunOutcome:
     """Materialize every asset for every day in [start, end] and every month it touches."""
     from finance_assets.definitions import DAILY_JOB, MONTHLY_JOB, build_definitions
+    from finance_assets.resources import check_spark_reachable
     from finance_assets.settings import Settings
 
     if end < start:
@@ -104,6 +105,7 @@ def materialize(
         partitions_end=max(end, date.today()),
     )
     defs = build_definitions(settings)
+    check_spark_reachable(settings)
     instance = _instance()
     outcome = RunOutcome()
     daily = _run_job(defs, DAILY_JOB, start.isoformat(), end.isoformat(), instance, verbose)

@@ -208,7 +208,7 @@ def test_a_connect_url_from_the_environment_is_never_part_of_the_resource_config
 
 
 def test_the_cli_reports_connect_misconfiguration_without_a_traceback_or_a_token(tmp_path):
-    """Missing URL: exit 2 before anything runs. Unreachable URL: the steps fail, token hidden."""
+    """Missing or unreachable URL: exit 2 before any run starts, no traceback, token hidden."""
     base = clean_env(FINANCE_SPARK_MODE="connect")
     argv = [console_script(), "materialize", "--landing", str(tmp_path / "landing")]
     argv += ["--lake", str(tmp_path / "lake"), "--start", "2024-01-01", "--end", "2024-01-01"]
@@ -225,8 +225,9 @@ def test_the_cli_reports_connect_misconfiguration_without_a_traceback_or_a_token
     }
     (tmp_path / "landing").mkdir()
     failed = subprocess.run(argv, env=unreachable, capture_output=True, text=True, timeout=300)
-    assert failed.returncode == 1
-    assert "is not reachable" in failed.stderr and "FINANCE_SPARK_CONNECT_URL" in failed.stderr
+    assert failed.returncode == 2, failed.stderr
+    assert "finance-assets: error:" in failed.stderr and "is not reachable" in failed.stderr
+    assert "FINANCE_SPARK_CONNECT_URL" in failed.stderr and "Traceback" not in failed.stderr
     assert TOKEN not in failed.stdout + failed.stderr
 
 

@@ -26,6 +26,8 @@ from finance_assets.resources.spark import (
     SparkResource,
     local_spark_config,
     parse_connect_url,
+    probe_connect_server,
+    probe_standalone_master,
     session_config,
 )
 from finance_assets.resources.storage import LakeResource, LandingResource
@@ -66,6 +68,15 @@ def check_spark_settings(settings: Settings) -> None:
                 f"Unity Catalog tables need both {CATALOG_VAR} and {SCHEMA_VAR}; "
                 f"{missing[0]} is not set."
             )
+
+
+def check_spark_reachable(settings: Settings) -> None:
+    """A Spark Connect server or standalone master that does not answer, found before a run
+    starts. (Runs launched from the UI find out in their first step, which is retried.)"""
+    if settings.spark_mode == "connect":
+        probe_connect_server(parse_connect_url(settings.spark_connect_url))
+    elif settings.spark_mode == "local":
+        probe_standalone_master(settings.spark_master)
 
 
 def spark_config(settings: Settings) -> dict[str, str]:
