@@ -138,25 +138,24 @@ def _list_local(root: str, dataset: str, start: date, end: date) -> Iterator[Lan
 def _list_s3(
     root: str, dataset: str, start: date, end: date, s3: S3Options
 ) -> Iterator[LandingFile]:
+    from botocore.exceptions import ClientError
+
     bucket, prefix = split_s3(root)
     dataset_prefix = f"{prefix}/{dataset}/" if prefix else f"{dataset}/"
+    endpoint = s3.endpoint_url or "AWS S3"
     client = s3.client()
     paginator = client.get_paginator("list_objects_v2")
     # Keys sort by folder date, so the listing can start just before the range.
     pages = paginator.paginate(
         Bucket=bucket, Prefix=dataset_prefix, StartAfter=f"{dataset_prefix}{start.isoformat()}"
     )
-    from botocore.exceptions import ClientError
-
-    where = f"s3://{bucket}/{dataset_prefix} at {s3.endpoint_url or 'AWS S3'}"
     try:
         yield from _dated_objects(pages, bucket, dataset, dataset_prefix, start, end)
     except client.exceptions.NoSuchBucket as exc:
-        raise FileNotFoundError(
-            f"Landing bucket {bucket!r} does not exist at {s3.endpoint_url or 'AWS S3'}"
-        ) from exc
+        raise FileNotFoundError(f"Landing bucket {bucket!r} does not exist at {endpoint}") from exc
     except ClientError as exc:
-        raise permanent_s3_error(exc, f"Cannot list {where}") or exc from exc
+        where = f"Cannot list s3://{bucket}/{dataset_prefix} at {endpoint}"
+        raise permanent_s3_error(exc, where) or exc from exc
 
 
 def _dated_objects(pages, bucket, dataset, dataset_prefix, start, end) -> Iterator[LandingFile]:
