@@ -181,14 +181,8 @@ def _dated_objects(pages, bucket, dataset, dataset_prefix, start, end) -> Iterat
 def open_binary(uri: str, s3: S3Options | None = None) -> BinaryIO:
     """A readable binary stream over a landing file, local or on S3."""
     if is_s3(uri):
-        from botocore.exceptions import ClientError
-
-        bucket, key = split_s3(uri)
-        try:
-            body = (s3 or S3Options()).client().get_object(Bucket=bucket, Key=key)["Body"]
-        except ClientError as exc:
-            raise permanent_s3_error(exc, f"Cannot read {uri}") or exc from exc
-        return io.BufferedReader(_S3Body(body), buffer_size=1 << 20)
+        body = _S3Body((s3 or S3Options()).client(), uri)
+        return io.BufferedReader(body, buffer_size=1 << 20)
     return open(local_path(uri), "rb")  # noqa: SIM115 - the caller closes it
 
 
@@ -212,20 +206,69 @@ def permanent_s3_error(exc, what: str) -> OSError | None:
 
 
 class _S3Body(io.RawIOBase):
-    """A botocore StreamingBody as a raw stream.
+    """An S3 object as a raw stream that resumes where it stopped when a read breaks.
 
-    Used directly as a context manager, StreamingBody hands out its urllib3 response, which
-    reports itself closed after the last byte even while buffered text is still unread.
+    A connection dropped in the middle of a body is transient: the object is asked for again
+    from the next unread byte (a Range request), on condition that it is still the same
+    object (``IfMatch`` its ETag), so no byte is read twice or from a newer version.
+
+    (Wrapping botocore's StreamingBody also matters: used directly as a context manager, it
+    hands out its urllib3 response, which reports itself closed after the last byte even
+    while buffered text is still unread.)
     """
 
-    def __init__(self, body):
-        self._body = body
+    def __init__(self, client, uri: str):
+        self._client, self._uri = client, uri
+        self._bucket, self._key = split_s3(uri)
+        self._position, self._etag = 0, None
+        self._body = self._open()
+
+    def _open(self):
+        from botocore.exceptions import ClientError
+
+        extra = {}
+        if self._position:
+            extra = {"Range": f"bytes={self._position}-", "IfMatch": self._etag}
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=self._key, **extra)
+        except ClientError as exc:
+            raise permanent_s3_error(exc, f"Cannot read {self._uri}") or exc from exc
+        self._etag = self._etag or response.get("ETag")
+        return response["Body"]
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        return self._body.readinto(buffer)
+        from botocore.exceptions import (
+            ConnectionClosedError,
+            IncompleteReadError,
+            ReadTimeoutError,
+            ResponseStreamingError,
+        )
+
+        broken = (
+            ResponseStreamingError,
+            IncompleteReadError,
+            ReadTimeoutError,
+            ConnectionClosedError,
+            ConnectionError,
+            TimeoutError,
+        )
+        for attempt in range(1, S3_RETRY_ATTEMPTS + 1):
+            try:
+                read = self._body.readinto(buffer)
+                self._position += read
+                return read
+            except broken as exc:
+                if attempt == S3_RETRY_ATTEMPTS:
+                    raise
+                log.warning(
+                    "%s: read broke at byte %d (%s); resuming", self._uri, self._position, exc
+                )
+                self._body.close()
+                self._body = self._open()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         if not self.closed:
