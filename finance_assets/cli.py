@@ -44,17 +44,32 @@ def _instance():
     )
 
 
-def _run_job(defs, job_name: str, first_key: str, last_key: str, instance, verbose: bool):
+def _run_job(
+    defs,
+    job_name: str,
+    first_key: str,
+    last_key: str,
+    instance,
+    verbose: bool,
+    replace_empty: bool = False,
+):
     from finance_assets.sensors import RANGE_END_TAG, RANGE_START_TAG
 
     job = defs.resolve_job_def(job_name)
+    run_config: dict = {
+        "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}}
+    }
+    if replace_empty:
+        run_config["ops"] = {
+            node.name: {"config": {"replace_empty_partitions": True}}
+            for node in job.graph.nodes
+            if node.name.startswith("bronze__")
+        }
     return job.execute_in_process(
         instance=instance,
         tags={RANGE_START_TAG: first_key, RANGE_END_TAG: last_key},
         raise_on_error=False,
-        run_config={
-            "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}}
-        },
+        run_config=run_config,
     )
 
 
@@ -88,10 +103,22 @@ def _failure_message(event) -> str:
 
 
 def materialize(
-    landing: str, lake: str, start: date, end: date, verbose: bool = False
+    landing: str,
+    lake: str,
+    start: date,
+    end: date,
+    verbose: bool = False,
+    replace_empty: bool = False,
 ) -> RunOutcome:
-    """Materialize every asset for every day in [start, end] and every month it touches."""
+    """Materialize every asset for every day in [start, end] and every month it touches.
+
+    A landing root or dataset folder that does not exist stops it before anything is written
+    (:class:`CliError`); a day whose drop files are gone keeps its bronze rows unless
+    ``replace_empty``.
+    """
+    from finance_assets.datasets import DATASETS
     from finance_assets.definitions import DAILY_JOB, MONTHLY_JOB, build_definitions
+    from finance_assets.landing.zone import LandingMissing, S3Options, require_dataset_folders
     from finance_assets.resources import check_spark_reachable
     from finance_assets.settings import Settings
 
@@ -104,18 +131,32 @@ def materialize(
         partitions_start=min(base.partitions_start, start),
         partitions_end=max(end, date.today()),
     )
+    try:
+        require_dataset_folders(
+            landing, DATASETS, S3Options(settings.s3_endpoint_url, settings.s3_region)
+        )
+    except (LandingMissing, PermissionError) as exc:
+        raise CliError(f"{exc}; nothing was written") from None
     defs = build_definitions(settings)
     check_spark_reachable(settings)
     instance = _instance()
     outcome = RunOutcome()
-    daily = _run_job(defs, DAILY_JOB, start.isoformat(), end.isoformat(), instance, verbose)
+    daily = _run_job(
+        defs, DAILY_JOB, start.isoformat(), end.isoformat(), instance, verbose, replace_empty
+    )
     _collect(daily, outcome)
     if not outcome.succeeded:
         outcome.skipped.append(MONTHLY_JOB)
         return outcome
     first_month, last_month = start.replace(day=1), end.replace(day=1)
     monthly = _run_job(
-        defs, MONTHLY_JOB, first_month.isoformat(), last_month.isoformat(), instance, verbose
+        defs,
+        MONTHLY_JOB,
+        first_month.isoformat(),
+        last_month.isoformat(),
+        instance,
+        verbose,
+        replace_empty,
     )
     _collect(monthly, outcome)
     from finance_assets.analytics import DASHBOARD_KEY
@@ -177,7 +218,9 @@ def _landing_and_lake(args) -> tuple[str, str]:
 def cmd_materialize(args) -> int:
     landing, lake = _landing_and_lake(args)
     print(f"Materializing {args.start}..{args.end} from {landing} into {lake}")
-    return _report(materialize(landing, lake, args.start, args.end, args.verbose))
+    return _report(
+        materialize(landing, lake, args.start, args.end, args.verbose, args.replace_empty)
+    )
 
 
 def cmd_generate(args) -> int:
@@ -268,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start", type=_date, required=True)
     run.add_argument("--end", type=_date, required=True)
     run.add_argument("--verbose", action="store_true", help="show Dagster's run log")
+    run.add_argument(
+        "--replace-empty",
+        action="store_true",
+        help="empty partitions whose drop files are gone (by default their bronze rows are kept)",
+    )
     run.set_defaults(handler=cmd_materialize)
 
     gen = commands.add_parser("generate", help="write realistic sample drops")

@@ -269,6 +269,8 @@ def test_a_late_file_re_materializes_exactly_its_partitions(spark, tmp_path, mon
     _drop(landing, "orders", "2024-01-01", ORDERS + "1,2024-01-01,C1,Books,100.00,COMPLETED\n")
     _drop(landing, "orders", "2024-01-02", ORDERS + "2,2024-01-02,C2,Toys,50.00,COMPLETED\n")
     _drop(landing, "payments", "2024-01-02", PAYMENTS + "P1,1,2024-01-02,40.00,SUCCESS,CARD\n")
+    for dataset in ("expenses", "budgets"):  # present, with nothing dropped yet
+        (landing / dataset).mkdir()
     with dg.instance_for_test() as instance:
         assert materialize(str(landing), str(lake), date(2024, 1, 1), date(2024, 1, 2)).succeeded
         h = Harness(landing, lake, instance)

@@ -20,7 +20,13 @@ from botocore.exceptions import ClientError
 
 from finance_assets.cli import main
 from finance_assets.lake.arrow import read_table
-from finance_assets.landing.zone import S3Options, list_files, open_binary, write_bytes
+from finance_assets.landing.zone import (
+    LandingMissing,
+    S3Options,
+    list_files,
+    open_binary,
+    write_bytes,
+)
 from finance_assets_tests.s3_server import moto_s3_server, reset
 
 BUCKET = "bucket"
@@ -192,7 +198,10 @@ def test_version_changes_when_content_changes(s3, options) -> None:
     assert fourth.size == len("order_id\n22\n")
 
 
-def test_missing_dataset_folder_lists_nothing(s3, options) -> None:
+def test_a_missing_dataset_folder_is_an_error_and_a_pruned_one_lists_nothing(s3, options):
+    with pytest.raises(LandingMissing, match="s3://bucket/landing/budgets/"):
+        list_files("s3://bucket/landing", "budgets", D1, D2, options)
+    _put(s3, "landing/budgets/2023-12-01/budgets.csv")  # the folder exists, outside the range
     assert list_files("s3://bucket/landing", "budgets", D1, D2, options) == []
 
 

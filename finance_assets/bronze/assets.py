@@ -1,9 +1,11 @@
 """Bronze assets: every row of every landing file, as the original strings, with lineage."""
 
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import dagster as dg
+from pydantic import Field
 
 from finance_assets.bronze.transforms import read_landing, with_ingestion_stamp
 from finance_assets.datasets import DATASETS, PARTITION_COLUMN, Dataset
@@ -15,6 +17,19 @@ from finance_assets.resources.storage import LakeResource, LandingResource
 MAX_EMPTY_FILES_LOGGED = 50
 # How a Python worker's PermissionError / FileNotFoundError reads in Spark's error text.
 _PERMANENT_IN_TASK = re.compile(r"^(PermissionError|FileNotFoundError): .+$", re.M)
+
+
+class BronzeConfig(dg.Config):
+    """How a bronze materialization treats partitions that have no drop files."""
+
+    replace_empty_partitions: bool = Field(
+        default=False,
+        description=(
+            "Replace a partition that has no drop files with nothing. By default such a "
+            "partition keeps the rows already ingested (a pruned landing zone must not "
+            "empty bronze); set this to empty a day on purpose."
+        ),
+    )
 
 
 def landing_key(dataset: Dataset) -> dg.AssetKey:
@@ -65,16 +80,31 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
     )
     def bronze(
         context: dg.AssetExecutionContext,
+        config: BronzeConfig,
         spark: SparkResource,
         lake: LakeResource,
         landing: LandingResource,
     ) -> dg.MaterializeResult:
-        where = materialized_range(context, PARTITION_COLUMN)
+        store = lake.lake()
+        requested = materialized_range(context, PARTITION_COLUMN)
         files = [
             f
-            for f in _list_landing(landing, dataset, where)
+            for f in _list_landing(landing, dataset, requested)
             if not dataset.is_monthly or f.partition_date.day == 1
         ]
+        kept = (
+            {}
+            if config.replace_empty_partitions
+            else _without_files(store, spark.spark_session, key, files, requested)
+        )
+        if kept:
+            context.log.warning(
+                f"{len(kept)} {dataset.name} partition(s) have no drop files but hold "
+                f"{sum(kept.values()):,} ingested row(s); kept as they are: "
+                f"{', '.join(str(d) for d in sorted(kept)[:MAX_EMPTY_FILES_LOGGED])}. "
+                "Set replace_empty_partitions (--replace-empty) to empty them."
+            )
+        where = replace(requested, keep=tuple(sorted(kept)))
         context.log.info(
             f"Ingesting {len(files)} {dataset.name} file(s) for {where.start}..{where.end}"
         )
@@ -82,7 +112,6 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
             spark.spark_session, files, dataset, landing.s3_options, landing.native_reads
         )
         rows = with_ingestion_stamp(parsed, dataset, datetime.now(timezone.utc), context.run.run_id)
-        store = lake.lake()
         try:
             result = store.replace_partitions(rows, table_path(key), where)
         except Exception as exc:
@@ -100,10 +129,19 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
                 "files": len(files),
                 "files_without_rows": len(empty),
                 "landing_uri": landing.root,
+                "kept_partitions": dg.MetadataValue.json([str(d) for d in sorted(kept)]),
+                "kept_rows": sum(kept.values()),
             }
         )
 
     return bronze
+
+
+def _without_files(store, session, key: dg.AssetKey, files: list, requested) -> dict:
+    """Partitions of the range that hold rows but have no drop file now: {date: rows}."""
+    with_files = {f.partition_date for f in files}
+    held = store.partition_row_counts(session, table_path(key), requested)
+    return {day: rows for day, rows in held.items() if rows and day not in with_files}
 
 
 def _list_landing(landing: LandingResource, dataset: Dataset, where) -> list:

@@ -36,23 +36,32 @@ from finance_assets.landing.zone import is_s3, local_path
 
 @dataclass(frozen=True)
 class PartitionRange:
-    """An inclusive range of values of a table's date partition column."""
+    """An inclusive range of values of a table's date partition column, less ``keep``: values
+    inside the range that a write must leave as they are."""
 
     column: str
     start: date
     end: date
+    keep: tuple[date, ...] = ()
 
     def spark_filter(self):
-        return F.col(self.column).between(F.lit(self.start), F.lit(self.end))
+        inside = F.col(self.column).between(F.lit(self.start), F.lit(self.end))
+        return inside & ~F.col(self.column).isin(list(self.keep)) if self.keep else inside
 
     def sql(self) -> str:
-        return f"{self.column} >= '{self.start}' AND {self.column} <= '{self.end}'"
+        where = f"{self.column} >= '{self.start}' AND {self.column} <= '{self.end}'"
+        if self.keep:
+            where += f" AND {self.column} NOT IN ({', '.join(repr(str(d)) for d in self.keep)})"
+        return where
 
-    def delta_filters(self) -> list[tuple[str, str, str]]:
-        return [
+    def delta_filters(self) -> list[tuple[str, str, object]]:
+        filters: list[tuple[str, str, object]] = [
             (self.column, ">=", self.start.isoformat()),
             (self.column, "<=", self.end.isoformat()),
         ]
+        if self.keep:
+            filters.append((self.column, "not in", [d.isoformat() for d in self.keep]))
+        return filters
 
 
 @dataclass(frozen=True)
@@ -216,7 +225,7 @@ class DeltaRsLake:
             strict=True,
         ):
             day = date.fromisoformat(day) if isinstance(day, str) else day
-            if where.start <= day <= where.end:
+            if where.start <= day <= where.end and day not in where.keep:
                 counts[day] = counts.get(day, 0) + int(rows)
         return counts
 
@@ -310,6 +319,8 @@ class SparkDeltaLake:
     def partition_row_counts(
         self, spark: SparkSession, table: str, where: PartitionRange
     ) -> dict[date, int]:
+        if not self.exists(table):
+            return {}
         rows = self.read(spark, table, where).groupBy(where.column).count().collect()
         return {r[where.column]: int(r["count"]) for r in rows}
 

@@ -13,7 +13,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -91,6 +91,14 @@ def parse_partition_folder(name: str) -> date | None:
         return None
 
 
+class LandingMissing(FileNotFoundError):
+    """The landing root or a dataset's folder is not there.
+
+    Never the same as "no files": a mistyped path or an unmounted share must stop a run before
+    it writes anything, instead of replacing good partitions with empty ones.
+    """
+
+
 def _is_drop_file(name: str) -> bool:
     return name.lower().endswith(".csv") and not name.startswith((".", "_"))
 
@@ -102,7 +110,12 @@ def list_files(
     end: date,
     s3: S3Options | None = None,
 ) -> list[LandingFile]:
-    """Every drop file of ``dataset`` whose folder date lies in ``[start, end]``, sorted."""
+    """Every drop file of ``dataset`` whose folder date lies in ``[start, end]``, sorted.
+
+    Raises :class:`LandingMissing` when the landing root or the dataset's folder (on S3: any
+    object under ``<prefix>/<dataset>/``) does not exist; an existing folder with no files in
+    the range is simply an empty list.
+    """
     root = normalize_uri(landing_uri)
     if is_s3(root):
         found = _list_s3(root, dataset, start, end, s3 or S3Options())
@@ -111,10 +124,45 @@ def list_files(
     return sorted(found, key=lambda f: (f.partition_date, f.uri))
 
 
-def _list_local(root: str, dataset: str, start: date, end: date) -> Iterator[LandingFile]:
-    folder = local_path(root) / dataset
+def require_dataset_folders(
+    landing_uri: str, datasets: Iterable[str], s3: S3Options | None = None
+) -> None:
+    """Raise :class:`LandingMissing` unless the landing root and every dataset folder exist."""
+    from botocore.exceptions import ClientError
+
+    root = normalize_uri(landing_uri)
+    for dataset in datasets:
+        if is_s3(root):
+            bucket, prefix = split_s3(root)
+            dataset_prefix = f"{prefix}/{dataset}/" if prefix else f"{dataset}/"
+            options = s3 or S3Options()
+            client = options.client()
+            endpoint = options.endpoint_url or "AWS S3"
+            try:
+                _require_prefix(client, bucket, dataset_prefix, endpoint)
+            except client.exceptions.NoSuchBucket as exc:
+                raise LandingMissing(
+                    f"Landing bucket {bucket!r} does not exist at {endpoint}"
+                ) from exc
+            except ClientError as exc:
+                where = f"Cannot list s3://{bucket}/{dataset_prefix} at {endpoint}"
+                raise permanent_s3_error(exc, where) or exc from exc
+        else:
+            _require_local_folder(root, dataset)
+
+
+def _require_local_folder(root: str, dataset: str) -> Path:
+    base = local_path(root)
+    if not base.is_dir():
+        raise LandingMissing(f"Landing folder {base} does not exist")
+    folder = base / dataset
     if not folder.is_dir():
-        return
+        raise LandingMissing(f"Landing folder {base} has no {dataset}/ folder ({folder})")
+    return folder
+
+
+def _list_local(root: str, dataset: str, start: date, end: date) -> Iterator[LandingFile]:
+    folder = _require_local_folder(root, dataset)
     for day_dir in folder.iterdir():
         day = parse_partition_folder(day_dir.name)
         if day is None:
@@ -150,12 +198,27 @@ def _list_s3(
         Bucket=bucket, Prefix=dataset_prefix, StartAfter=f"{dataset_prefix}{start.isoformat()}"
     )
     try:
-        yield from _dated_objects(pages, bucket, dataset, dataset_prefix, start, end)
+        found = 0
+        for landing_file in _dated_objects(pages, bucket, dataset, dataset_prefix, start, end):
+            found += 1
+            yield landing_file
+        if not found:
+            _require_prefix(client, bucket, dataset_prefix, endpoint)
     except client.exceptions.NoSuchBucket as exc:
-        raise FileNotFoundError(f"Landing bucket {bucket!r} does not exist at {endpoint}") from exc
+        raise LandingMissing(f"Landing bucket {bucket!r} does not exist at {endpoint}") from exc
     except ClientError as exc:
         where = f"Cannot list s3://{bucket}/{dataset_prefix} at {endpoint}"
         raise permanent_s3_error(exc, where) or exc from exc
+
+
+def _require_prefix(client, bucket: str, dataset_prefix: str, endpoint: str) -> None:
+    """An S3 "folder" exists when some object lives under it."""
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=dataset_prefix, MaxKeys=1)
+    if not listed.get("KeyCount"):
+        raise LandingMissing(
+            f"Landing zone s3://{bucket}/{dataset_prefix} at {endpoint} holds no objects: "
+            "no such dataset folder"
+        )
 
 
 def _dated_objects(pages, bucket, dataset, dataset_prefix, start, end) -> Iterator[LandingFile]:

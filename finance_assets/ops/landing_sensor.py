@@ -37,7 +37,7 @@ import dagster as dg
 
 from finance_assets.bronze.assets import bronze_key
 from finance_assets.datasets import DATASETS, Dataset
-from finance_assets.landing.zone import LandingFile
+from finance_assets.landing.zone import LandingFile, LandingMissing
 from finance_assets.ops.chains import (
     BATCH_TAG,
     Step,
@@ -221,11 +221,16 @@ def list_landing(
         if window is None:
             continue
         start, end = window  # for budgets: first days of the first and last months
-        files += with_retries(
-            lambda d=dataset, s=start, e=end: landing.list_files(d.name, s, e),
-            what=f"listing {dataset.name} landing files",
-            logger=logger,
-        )
+        try:
+            files += with_retries(
+                lambda d=dataset, s=start, e=end: landing.list_files(d.name, s, e),
+                what=f"listing {dataset.name} landing files",
+                logger=logger,
+            )
+        except LandingMissing as exc:
+            # Seen as "nothing listed": changed_folders() leaves what it saw before untouched.
+            if logger is not None:
+                logger.warning(str(exc))
     return files
 
 
