@@ -19,9 +19,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from finance_assets.definitions import DAILY_JOB, MONTHLY_JOB, build_definitions
+from finance_assets.automation.jobs import DAILY_JOB, MONTHLY_JOB
+from finance_assets.definitions import load_definitions
+from finance_assets.lake.spark import build_session, local_spark_config
 from finance_assets.landing.generate import GenerateConfig, generate
-from finance_assets.resources.spark import build_session, local_spark_config
 from finance_assets.settings import Settings
 
 DAY = date(2024, 3, 1)
@@ -51,7 +52,7 @@ def main() -> None:
         GenerateConfig(start=DAY, end=DAY, orders_per_day=args.orders_per_day, dirty_rate=0.01),
     )
     input_rows = sum(rows.values())
-    settings = Settings.from_env().with_overrides(
+    settings = Settings.load().with_overrides(
         landing_uri=str(landing), lake_uri=str(lake), partitions_end=date(2024, 12, 31)
     )
     build_session(
@@ -60,7 +61,7 @@ def main() -> None:
             settings.spark_master, settings.spark_driver_memory, settings.spark_shuffle_partitions
         ),
     )
-    defs = build_definitions(settings)
+    defs = load_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
     steps: dict[str, float] = {}
     started = time.perf_counter()

@@ -1,86 +1,51 @@
-"""The Dagster code location: every asset, check, job and resource of finance-assets."""
+"""The Dagster code location: every asset, check, job, schedule, sensor and resource.
+
+Definitions are loaded from the ``defs/`` folder, one module per layer (``dg`` project
+layout). Each module builds its part for the current settings, so the same code location
+serves the UI (settings from the environment) and the CLI or a test (settings of their own,
+through :func:`load_definitions`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from pathlib import Path
+
 import dagster as dg
 
-from finance_assets.analytics import build_analytics
-from finance_assets.bronze.assets import bronze_key, build_bronze
-from finance_assets.checks import build_checks
-from finance_assets.datasets import DATASETS
-from finance_assets.gold.assets import (
-    BUDGET_VS_ACTUAL,
-    CUSTOMER_360,
-    DAILY_KPI,
-    FINANCIAL_SUMMARY,
-    MONTHLY_FINANCIAL_REPORT,
-    SALES_PERFORMANCE,
-    UNMATCHED_PAYMENTS,
-    build_gold,
-)
-from finance_assets.ops import build_operations
-from finance_assets.partitions import build_partitioning
-from finance_assets.resources import build_resources
-from finance_assets.sensors import late_payments_sensor
-from finance_assets.settings import Settings
-from finance_assets.silver.assets import build_silver, quarantine_key, silver_key
+import finance_assets.defs
+from finance_assets.settings import ConfigError, Settings, use_settings
 
-DAILY_JOB = "daily_assets"
-MONTHLY_JOB = "monthly_assets"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _dataset_keys(monthly: bool) -> list[dg.AssetKey]:
-    keys = []
-    for dataset in DATASETS.values():
-        if dataset.is_monthly == monthly:
-            keys += [bronze_key(dataset), silver_key(dataset), quarantine_key(dataset)]
-    return keys
+def load_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """Every definition of the ``defs/`` folder, built for ``settings`` (default: the
+    environment's)."""
+    scope = use_settings(settings) if settings is not None else contextlib.nullcontext()
+    with scope, warnings.catch_warnings():
+        # The loader imports Dagster's own preview scaffolders; none of them is used here.
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning, module="dagster")
+        tree = dg.ComponentTree.from_module(
+            defs_module=finance_assets.defs, project_root=PROJECT_ROOT
+        )
+        try:
+            return tree.build_defs()
+        except Exception as exc:
+            problem = _config_error(exc)
+            if problem is None:
+                raise
+            raise problem from None
 
 
-DAILY_KEYS = [
-    *_dataset_keys(monthly=False),
-    DAILY_KPI,
-    SALES_PERFORMANCE,
-    UNMATCHED_PAYMENTS,
-    CUSTOMER_360,
-]
-MONTHLY_KEYS = [
-    *_dataset_keys(monthly=True),
-    FINANCIAL_SUMMARY,
-    MONTHLY_FINANCIAL_REPORT,
-    BUDGET_VS_ACTUAL,
-]
+def _config_error(exc: BaseException | None) -> ConfigError | None:
+    """The setting the user must fix, from under the loader's own exception."""
+    while exc is not None and not isinstance(exc, ConfigError):
+        exc = exc.__cause__ or exc.__context__
+    return exc
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
-    """All definitions for one deployment's settings."""
-    partitions = build_partitioning(settings)
-    assets = [*build_bronze(partitions), *build_silver(partitions), *build_gold(partitions)]
-    operations = build_operations(partitions, settings)
-    # Freshness is judged on its own schedule by the operations sensors, not inside a run.
-    not_in_runs = dg.AssetSelection.checks(*operations.asset_checks)
-    jobs = [
-        dg.define_asset_job(
-            DAILY_JOB,
-            selection=dg.AssetSelection.assets(*DAILY_KEYS) - not_in_runs,
-            description="Bronze, silver and gold for daily data, with their checks.",
-        ),
-        dg.define_asset_job(
-            MONTHLY_JOB,
-            selection=dg.AssetSelection.assets(*MONTHLY_KEYS) - not_in_runs,
-            description="Budgets and the monthly gold tables, with their checks.",
-        ),
-    ]
-    return dg.Definitions(
-        assets=[*assets, *build_analytics(partitions, settings)],
-        asset_checks=[*build_checks(partitions, settings), *operations.asset_checks],
-        jobs=[*jobs, *operations.jobs],
-        schedules=operations.schedules,
-        sensors=[late_payments_sensor, *operations.sensors],
-        resources=build_resources(settings),
-        # One process per run: every step shares the run's single Spark session.
-        executor=dg.in_process_executor,
-    )
-
-
-defs = build_definitions(Settings.from_env())
+@dg.definitions
+def defs() -> dg.Definitions:
+    return load_definitions()

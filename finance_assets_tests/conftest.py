@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 
 # Set before Spark starts: its Python workers inherit the environment of the JVM.
@@ -11,6 +12,8 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("FINANCE_SPARK_SHUFFLE_PARTITIONS", "2")
 os.environ.setdefault("FINANCE_SPARK_DRIVER_MEMORY", "2g")
+# CLI runs record themselves in a Dagster instance: the tests' own, never the checkout's.
+os.environ["DAGSTER_HOME"] = tempfile.mkdtemp(prefix="finance-assets-tests-dagster-")
 
 import pytest  # noqa: E402
 
@@ -20,7 +23,7 @@ warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
 @pytest.fixture(scope="session")
 def spark():
     """The process-wide SparkSession, shared with every Dagster run the tests start."""
-    from finance_assets.resources.spark import build_session, local_spark_config
+    from finance_assets.lake.spark import build_session, local_spark_config
 
     session = build_session("local", local_spark_config("local[2]", "2g", 2))
     yield session

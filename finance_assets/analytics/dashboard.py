@@ -37,6 +37,7 @@ from finance_assets.analytics.engine import (
     MissingTableError,
     QueryResult,
 )
+from finance_assets.settings import Settings
 
 # Nothing may be loaded from anywhere: inline styles and script, data: images only.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -187,9 +188,9 @@ def collect(lake: str) -> DashboardData:
 
 def _build_time() -> datetime:
     """Now, or SOURCE_DATE_EPOCH when set (reproducible builds, stable screenshots)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    epoch = Settings.load().source_date_epoch
+    if epoch is not None:
+        return datetime.fromtimestamp(epoch, timezone.utc)
     return datetime.now(timezone.utc)
 
 

@@ -17,24 +17,19 @@ Tables are exposed as ``gold.<table>`` (also plain ``<table>``) and ``silver.<da
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from finance_assets.lake.arrow import dataset as delta_dataset
+from dagster_deltalake import DeltaTableResource, LocalConfig
+from deltalake import DeltaTable
 
-GOLD_TABLES = (
-    "daily_kpi",
-    "sales_performance",
-    "customer_360",
-    "unmatched_payments",
-    "financial_summary",
-    "monthly_financial_report",
-    "budget_vs_actual",
-)
-SILVER_TABLES = ("orders", "payments", "expenses", "budgets")
-DEFAULT_LAKE = "data/lake"
+from finance_assets.contract import DATASETS
+from finance_assets.gold.tables import gold_tables
+from finance_assets.lake.arrow import dataset as delta_dataset
+from finance_assets.settings import Settings
+
+SILVER_TABLES = tuple(DATASETS)
 
 # 100 * numerator / denominator, rounded half-up (away from zero) to 2 places, exactly:
 # round_half_up(10000 * |n| / |d|) == (20000 * |n| + |d|) // (2 * |d|) in integer hundredths.
@@ -63,6 +58,11 @@ MACROS = (
 )
 
 
+def open_table(location: str) -> DeltaTable:
+    """A Delta table of the lake, opened through dagster-deltalake's resource (local storage)."""
+    return DeltaTableResource(url=location, storage_options=LocalConfig()).load()
+
+
 class AnalyticsError(Exception):
     """A problem the user can fix (unknown analysis, bad parameter, missing table...)."""
 
@@ -78,7 +78,8 @@ class MissingTableError(AnalyticsError):
 
 
 def default_lake() -> str:
-    return os.environ.get("FINANCE_LAKE_URI") or DEFAULT_LAKE
+    """``FINANCE_LAKE_URI``, else ``data/lake``."""
+    return Settings.load().lake_uri
 
 
 def table_location(lake: str, layer: str, table: str) -> str:
@@ -89,7 +90,7 @@ def table_location(lake: str, layer: str, table: str) -> str:
 
 
 def known_tables() -> list[tuple[str, str]]:
-    return [("gold", t) for t in GOLD_TABLES] + [("silver", t) for t in SILVER_TABLES]
+    return [("gold", t.name) for t in gold_tables()] + [("silver", t) for t in SILVER_TABLES]
 
 
 @dataclass
@@ -141,7 +142,7 @@ class LakeQuery:
             if required:
                 raise MissingTableError(layer, table, location)
             return False
-        dataset = delta_dataset(location)
+        dataset = delta_dataset(open_table(location))
         arrow_name = f"__delta_{layer}_{table}"
         self.connection.register(arrow_name, dataset)
         self.connection.execute(f"CREATE VIEW {layer}.{table} AS SELECT * FROM {arrow_name}")

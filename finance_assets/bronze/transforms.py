@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from finance_assets.bronze.csv_parser import parse_records
-from finance_assets.datasets import PARTITION_COLUMN, Dataset
+from finance_assets.contract import PARTITION_COLUMN, Dataset
 from finance_assets.landing.zone import LandingFile, S3Options, open_binary
 
 BATCH_ROWS = 8192

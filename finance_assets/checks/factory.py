@@ -9,12 +9,10 @@ import pandera.pyspark as pa
 from finance_assets.checks.evaluate import evaluate
 from finance_assets.checks.names import SCHEMA
 from finance_assets.lake.delta import Lake, PartitionRange
-from finance_assets.resources.spark import SparkResource
-from finance_assets.resources.storage import LakeResource
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-PARTITION_TAG = "dagster/partition"
+from finance_assets.lake.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from finance_assets.lake.resources import LakeResource
+from finance_assets.lake.spark import SparkResource
+from finance_assets.lake.tables import Table
 
 
 def run_range(
@@ -82,18 +80,17 @@ def table_check(
 
 
 def schema_check(
-    key: dg.AssetKey,
+    table: Table,
     schema: pa.DataFrameSchema,
     partitions_def=None,
     partition_column: str | None = None,
     blocking: bool = True,
 ) -> dg.AssetChecksDefinition:
     """The table's Pandera schema as an asset check (ERROR and blocking when ``blocking``)."""
-    table = "/".join(key.path)
     severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
 
     def body(scope: CheckScope) -> dg.AssetCheckResult:
-        report = evaluate(scope.read(table), schema)
+        report = evaluate(scope.read(table.path), schema)
         return dg.AssetCheckResult(
             passed=report.passed,
             severity=severity,
@@ -113,7 +110,7 @@ def schema_check(
         )
 
     return table_check(
-        key,
+        table.key,
         SCHEMA,
         f"Pandera schema {schema.name}: columns, types (decimal money), nullability, "
         "ranges and enumerations of the partitions just written.",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from finance_assets.datasets import DATASETS, PARTITION_COLUMN
+from finance_assets.contract import DATASETS, PARTITION_COLUMN
 from finance_assets.lake.arrow import read_table
 
 COLUMNS = ("dataset", PARTITION_COLUMN, "_source_file", "_source_row", "_reason", "raw")

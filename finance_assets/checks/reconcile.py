@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from finance_assets.checks.factory import CheckScope
-from finance_assets.datasets import PARTITION_COLUMN, Dataset
+from finance_assets.contract import PARTITION_COLUMN, Dataset
 from finance_assets.lake.delta import PartitionRange
 
 MAX_MISMATCHES_SHOWN = 10

@@ -1,218 +1,106 @@
-"""Pandera schemas: the single source of truth for every silver, quarantine and gold table.
+"""Pandera schemas of every silver, quarantine and gold table, built from the registries.
 
-Column names, Spark types (money is ``decimal(18,2)``), nullability, ranges and
-enumerations live here. ``checks/evaluate.py`` turns a schema into one Spark aggregation,
-and ``checks/factory.py`` turns that into Dagster asset checks.
+Silver columns come from the contract's field kinds (``finance_assets.contract``), gold columns
+from the gold table specs (``finance_assets.gold.tables``). ``checks/evaluate.py`` turns a
+schema into one Spark aggregation, and ``checks/factory.py`` turns that into asset checks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandera.pyspark as pa
 from pyspark.sql import types as T
 
-from finance_assets.datasets import (
-    DATASETS,
-    DEPARTMENTS,
-    MAX_AMOUNT,
-    ORDER_STATUSES,
-    PARTITION_COLUMN,
-    PAYMENT_METHODS,
-    PAYMENT_STATUSES,
-)
-from finance_assets.silver.rules import reason_codes
+from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset, Field
+from finance_assets.gold.tables import GoldTable, gold_tables
+from finance_assets.lake.columns import Column, amount, day, identifier, one_of, text
 
-MONEY = T.DecimalType(18, 2)
-AMOUNT_CHECKS = [pa.Check.gt(0), pa.Check.le(float(MAX_AMOUNT))]
-
-
-def _col(dtype, *checks, nullable: bool = False) -> pa.Column:
-    return pa.Column(dtype, checks=list(checks), nullable=nullable)
-
-
-def _money(*checks, nullable: bool = False) -> pa.Column:
-    return _col(MONEY, *checks, nullable=nullable)
-
-
-def _count() -> pa.Column:
-    return _col(T.LongType(), pa.Check.ge(0))
-
-
-def _pct() -> pa.Column:
-    return _money(nullable=True)
-
-
-def _lineage() -> dict[str, pa.Column]:
-    return {
-        "_source_file": _col(T.StringType(), pa.Check.str_length(1, None)),
-        "_source_row": _col(T.LongType(), pa.Check.ge(1)),
-        PARTITION_COLUMN: _col(T.DateType()),
-    }
-
-
-def _positive_id() -> pa.Column:
-    return _col(T.LongType(), pa.Check.gt(0))
-
-
-def _order_columns() -> dict[str, pa.Column]:
-    return {
-        "order_id": _positive_id(),
-        "order_date": _col(T.DateType()),
-        "customer_id": _col(T.StringType(), pa.Check.str_matches(r"^C[0-9]+$")),
-        "product_category": _col(T.StringType(), pa.Check.str_length(1, None)),
-        "order_amount": _money(*AMOUNT_CHECKS),
-        "order_status": _col(T.StringType(), pa.Check.isin(list(ORDER_STATUSES))),
-    }
-
-
-def _payment_columns() -> dict[str, pa.Column]:
-    return {
-        "payment_id": _col(T.StringType(), pa.Check.str_matches(r"^P[0-9]{1,18}$")),
-        "order_id": _positive_id(),
-        "payment_date": _col(T.DateType()),
-        "paid_amount": _money(*AMOUNT_CHECKS),
-        "payment_status": _col(T.StringType(), pa.Check.isin(list(PAYMENT_STATUSES))),
-        "payment_method": _col(T.StringType(), pa.Check.isin(list(PAYMENT_METHODS))),
-    }
-
-
-SILVER: dict[str, pa.DataFrameSchema] = {
-    "orders": pa.DataFrameSchema(
-        {**_order_columns(), **_lineage()},
-        name="silver/orders",
-    ),
-    "payments": pa.DataFrameSchema(
-        {**_payment_columns(), **_lineage()},
-        name="silver/payments",
-    ),
-    "expenses": pa.DataFrameSchema(
-        {
-            "expense_id": _positive_id(),
-            "department": _col(T.StringType(), pa.Check.isin(list(DEPARTMENTS))),
-            "expense_date": _col(T.DateType()),
-            "expense_category": _col(T.StringType(), pa.Check.str_length(1, None)),
-            "expense_amount": _money(*AMOUNT_CHECKS),
-            **_lineage(),
-        },
-        name="silver/expenses",
-    ),
-    "budgets": pa.DataFrameSchema(
-        {
-            "department": _col(T.StringType(), pa.Check.isin(list(DEPARTMENTS))),
-            "month": _col(T.DateType()),
-            "budget_amount": _money(*AMOUNT_CHECKS),
-            **_lineage(),
-        },
-        name="silver/budgets",
-    ),
+_TYPES = {
+    "string": T.StringType(),
+    "bigint": T.LongType(),
+    "int": T.IntegerType(),
+    "date": T.DateType(),
+    "boolean": T.BooleanType(),
+    "decimal(18,2)": T.DecimalType(18, 2),
 }
 
 
-def _quarantine(dataset: str) -> pa.DataFrameSchema:
-    raw = {c: _col(T.StringType(), nullable=True) for c in DATASETS[dataset].columns}
+def pandera_column(column: Column) -> pa.Column:
+    checks = []
+    if column.ge is not None:
+        checks.append(pa.Check.ge(column.ge))
+    if column.gt is not None:
+        checks.append(pa.Check.gt(column.gt))
+    if column.le is not None:
+        checks.append(pa.Check.le(column.le))
+    if column.isin:
+        checks.append(pa.Check.isin(list(column.isin)))
+    if column.pattern:
+        checks.append(pa.Check.str_matches(column.pattern))
+    if column.min_length is not None:
+        checks.append(pa.Check.str_length(column.min_length, None))
+    return pa.Column(_TYPES[column.dtype], checks=checks, nullable=column.nullable)
+
+
+def schema(name: str, columns: Mapping[str, Column], unique=()) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
-        {
-            **raw,
-            "_reason": _col(T.StringType(), pa.Check.isin(reason_codes(DATASETS[dataset]))),
-            "_corrupt_record": _col(T.StringType(), nullable=True),
-            "_rescued_data": _col(T.StringType(), nullable=True),
-            **_lineage(),
-        },
-        name=f"quarantine/{dataset}",
+        {c: pandera_column(spec) for c, spec in columns.items()},
+        name=name,
+        unique=list(unique) or None,
     )
 
 
-QUARANTINE: dict[str, pa.DataFrameSchema] = {name: _quarantine(name) for name in DATASETS}
+def silver_column(field: Field) -> Column:
+    """A contract field's typed silver column."""
+    if field.kind == "positive_id":
+        return identifier()
+    if field.kind == "prefixed_id":
+        digits = f"{{1,{field.max_digits}}}" if field.max_digits else "+"
+        return text(pattern=rf"^{field.prefix}[0-9]{digits}$")
+    if field.kind in ("date", "month"):
+        return day()
+    if field.kind == "amount":
+        return amount()
+    if field.kind == "text":
+        return text(min_length=1)
+    return one_of(field.allowed)
 
-GOLD: dict[str, pa.DataFrameSchema] = {
-    "daily_kpi": pa.DataFrameSchema(
+
+def lineage_columns() -> dict[str, Column]:
+    return {
+        "_source_file": text(min_length=1),
+        "_source_row": Column("bigint", ge=1),
+        PARTITION_COLUMN: day(),
+    }
+
+
+def silver_schema(dataset: Dataset) -> pa.DataFrameSchema:
+    columns = {f.column: silver_column(f) for f in dataset.fields}
+    return schema(f"silver/{dataset.name}", {**columns, **lineage_columns()})
+
+
+def quarantine_schema(dataset: Dataset) -> pa.DataFrameSchema:
+    raw = {c: Column("string", nullable=True) for c in dataset.columns}
+    return schema(
+        f"quarantine/{dataset.name}",
         {
-            "date": _col(T.DateType()),
-            "revenue": _money(pa.Check.ge(0)),
-            "expenses": _money(pa.Check.ge(0)),
-            "profit": _money(),
-            "orders_count": _count(),
-            "order_value": _money(pa.Check.ge(0)),
-            "payment_attempts": _count(),
-            "successful_payments": _count(),
-            "failed_payments": _count(),
-            "refunded_payments": _count(),
-            "payment_success_rate_pct": _money(pa.Check.in_range(0, 100), nullable=True),
+            **raw,
+            "_reason": one_of(dataset.reason_codes()),
+            "_corrupt_record": Column("string", nullable=True),
+            "_rescued_data": Column("string", nullable=True),
+            **lineage_columns(),
         },
-        name="gold/daily_kpi",
-        unique=["date"],
-    ),
-    "sales_performance": pa.DataFrameSchema(
-        {
-            **_order_columns(),
-            "total_paid": _money(pa.Check.ge(0)),
-            "successful_payment_count": _count(),
-            "last_payment_date": _col(T.DateType(), nullable=True),
-            "pending_amount": _money(pa.Check.ge(0)),
-            "overpaid_amount": _money(pa.Check.ge(0)),
-            "is_fully_paid": _col(T.BooleanType()),
-            "order_year": _col(T.IntegerType(), pa.Check.ge(1)),
-            "order_month": _col(T.IntegerType(), pa.Check.in_range(1, 12)),
-            "order_quarter": _col(T.IntegerType(), pa.Check.in_range(1, 4)),
-            "order_week": _col(T.IntegerType(), pa.Check.in_range(1, 53)),
-        },
-        name="gold/sales_performance",
-    ),
-    "customer_360": pa.DataFrameSchema(
-        {
-            "customer_id": _col(T.StringType(), pa.Check.str_matches(r"^C[0-9]+$")),
-            "total_orders": _col(T.LongType(), pa.Check.ge(1)),
-            "total_order_value": _money(pa.Check.ge(0)),
-            "total_paid": _money(pa.Check.ge(0)),
-            "outstanding_amount": _money(pa.Check.ge(0)),
-            "overpaid_amount": _money(pa.Check.ge(0)),
-            "first_order_date": _col(T.DateType()),
-            "last_order_date": _col(T.DateType()),
-        },
-        name="gold/customer_360",
-        unique=["customer_id"],
-    ),
-    "unmatched_payments": pa.DataFrameSchema(
-        _payment_columns(),
-        name="gold/unmatched_payments",
-    ),
-    "financial_summary": pa.DataFrameSchema(
-        {
-            "month": _col(T.DateType()),
-            "year": _col(T.IntegerType(), pa.Check.ge(1)),
-            "month_number": _col(T.IntegerType(), pa.Check.in_range(1, 12)),
-            "total_revenue": _money(pa.Check.ge(0)),
-            "total_expenses": _money(pa.Check.ge(0)),
-            "net_profit": _money(),
-            "expense_ratio_pct": _pct(),
-            "orders_paid": _count(),
-        },
-        name="gold/financial_summary",
-        unique=["month"],
-    ),
-    "monthly_financial_report": pa.DataFrameSchema(
-        {
-            "month": _col(T.DateType()),
-            "year": _col(T.IntegerType(), pa.Check.ge(1)),
-            "month_number": _col(T.IntegerType(), pa.Check.in_range(1, 12)),
-            "revenue": _money(pa.Check.ge(0)),
-            "expenses": _money(pa.Check.ge(0)),
-            "profit": _money(),
-            "mom_revenue_growth_pct": _pct(),
-        },
-        name="gold/monthly_financial_report",
-        unique=["month"],
-    ),
-    "budget_vs_actual": pa.DataFrameSchema(
-        {
-            "department": _col(T.StringType(), pa.Check.isin(list(DEPARTMENTS))),
-            "month": _col(T.DateType()),
-            "budget_amount": _money(pa.Check.ge(0)),
-            "actual_amount": _money(pa.Check.ge(0)),
-            "variance": _money(),
-            "variance_pct": _pct(),
-            "is_overspent": _col(T.BooleanType()),
-        },
-        name="gold/budget_vs_actual",
-        unique=["department", "month"],
-    ),
-}
+    )
+
+
+def gold_schema(table: GoldTable) -> pa.DataFrameSchema:
+    return schema(f"gold/{table.name}", table.columns, table.key_columns_checked)
+
+
+SILVER: dict[str, pa.DataFrameSchema] = {n: silver_schema(d) for n, d in DATASETS.items()}
+QUARANTINE: dict[str, pa.DataFrameSchema] = {n: quarantine_schema(d) for n, d in DATASETS.items()}
+
+
+def gold_schemas() -> dict[str, pa.DataFrameSchema]:
+    return {t.name: gold_schema(t) for t in gold_tables()}

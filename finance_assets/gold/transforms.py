@@ -17,7 +17,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from finance_assets.silver.rules import MONEY
+from finance_assets.contract import MONEY
 
 SUCCESS, FAILED, REFUNDED, CANCELLED = "SUCCESS", "FAILED", "REFUNDED", "CANCELLED"
 

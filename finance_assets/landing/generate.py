@@ -49,7 +49,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from finance_assets.datasets import BUDGETS, DEPARTMENTS, EXPENSES, ORDERS, PAYMENTS, Dataset
+from finance_assets.contract import (
+    BUDGETS,
+    DATASETS,
+    DEPARTMENTS,
+    EXPENSES,
+    ORDERS,
+    PAYMENTS,
+    Dataset,
+)
 from finance_assets.landing.zone import S3Options, join_uri, normalize_uri, write_bytes
 
 ID_EPOCH = date(1999, 12, 31)
@@ -63,76 +71,21 @@ EXPENSES_PER_DAY = (2, 8)
 MAX_EXPENSE_SCALE_PCT = 2500
 PAYMENTS_PER_ORDER = 1.05
 
-_RULES: dict[str, tuple[tuple[str, str], ...]] = {
-    "orders": (
-        ("invalid_order_id", "order_id"),
-        ("invalid_date", "order_date"),
-        ("date_outside_partition", "order_date"),
-        ("invalid_customer_id", "customer_id"),
-        ("invalid_category", "product_category"),
-        ("invalid_amount", "order_amount"),
-        ("invalid_status", "order_status"),
-    ),
-    "payments": (
-        ("invalid_payment_id", "payment_id"),
-        ("invalid_order_id", "order_id"),
-        ("invalid_date", "payment_date"),
-        ("date_outside_partition", "payment_date"),
-        ("invalid_amount", "paid_amount"),
-        ("invalid_status", "payment_status"),
-        ("invalid_method", "payment_method"),
-    ),
-    "expenses": (
-        ("invalid_expense_id", "expense_id"),
-        ("invalid_department", "department"),
-        ("invalid_date", "expense_date"),
-        ("date_outside_partition", "expense_date"),
-        ("invalid_category", "expense_category"),
-        ("invalid_amount", "expense_amount"),
-    ),
-    "budgets": (
-        ("invalid_department", "department"),
-        ("invalid_date", "month"),
-        ("date_outside_partition", "month"),
-        ("invalid_amount", "budget_amount"),
-    ),
-}
-
 DIRTY_KINDS: dict[str, tuple[str, ...]] = {
-    name: ("malformed_row", "missing_column", *(reason for reason, _ in rules), "duplicate")
-    for name, rules in _RULES.items()
+    name: dataset.reason_codes() for name, dataset in DATASETS.items()
 }
 """Every silver reason code the generator produces for each dataset, in contract order."""
 
-_COLUMN_KIND = {
-    "order_id": "id",
-    "expense_id": "id",
-    "payment_id": "prefixed_id",
-    "customer_id": "prefixed_id",
-    "order_date": "date",
-    "payment_date": "date",
-    "expense_date": "date",
-    "month": "month",
-    "product_category": "category",
-    "expense_category": "category",
-    "order_amount": "amount",
-    "paid_amount": "amount",
-    "expense_amount": "amount",
-    "budget_amount": "amount",
-    "order_status": "enum",
-    "payment_status": "enum",
-    "payment_method": "enum",
-    "department": "enum",
-}
+_COLUMN_KIND = {f.column: f.kind for d in DATASETS.values() for f in d.fields}
 
 _BAD_VALUES: dict[str, tuple[str, ...]] = {
-    "id": ("", "abc", "0", "-17", "12.5", "1e5", "#1001", "1234567890123456789"),
+    "positive_id": ("", "abc", "0", "-17", "12.5", "1e5", "#1001", "1234567890123456789"),
     "expense_id": ("", "EXP-1001", "abc", "0", "-3", "7.5"),
     "payment_id": ("", "PAY-1001", "1001", "P", "P-1001", "Q1001", "P10O1"),
     "customer_id": ("", "8270", "CUST-8270", "C", "C82a0", "X8270"),
     "date": ("2024-02-30", "2023-02-29", "2024-13-01", "01/05/2024", "20240105", "N/A", ""),
     "month": ("2024-13", "Jan 2024", "2024-02-15", "202402", "2024-00-01", ""),
-    "category": ("", "   "),
+    "text": ("", "   "),
     "amount": (
         "12,50",
         "$5.00",
@@ -721,7 +674,7 @@ def _broken_row(
         malformed = _MalformedRow(row)
         malformed.extra_field = rng.random() < 0.5
         return malformed
-    column = dict(_RULES[dataset.name])[kind]
+    column = dict(dataset.rule_reasons())[kind]
     row[dataset.columns.index(column)] = _bad_value(dataset, kind, column, day, rng)
     return row
 

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
-from finance_assets.datasets import DATASETS, Dataset
+from finance_assets.contract import DATASETS, Dataset
 from finance_assets.landing.zone import (
     S3Options,
     is_s3,

@@ -1,0 +1,92 @@
+"""Benchmarks: figures measured side by side with baselines (``finance-assets bench``).
+
+Nothing heavy is imported here: the plain PySpark baseline imports this package and must
+never load Dagster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from datetime import date
+from pathlib import Path
+
+
+def _scales(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list like 1,4,16") from exc
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError("scales must be positive integers")
+    return values
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _cmd_bench(args) -> int:
+    from benchmarks.run import BenchConfig, main
+
+    config = BenchConfig(
+        days=args.days,
+        orders_per_day=args.orders_per_day,
+        start=args.start,
+        scales=args.scales,
+        scale_days=args.scale_days,
+        scale_orders_per_day=args.scale_orders_per_day,
+        work_dir=Path(args.work_dir),
+        out=Path(args.out),
+        skip_baselines=args.skip_baselines,
+        skip_incremental=args.skip_incremental,
+        markdown=[Path(p) for p in args.markdown],
+        seed=args.seed,
+        command="finance-assets " + shlex.join(sys.argv[1:]),
+    )
+    return main(config)
+
+
+def register_commands(commands) -> None:
+    """Add the ``bench`` subcommand to the CLI's subparsers."""
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark a backfill against plain PySpark and DuckDB, print the figures",
+        description=(
+            "Generate drops (default: one year at 50,000 orders a day, plus the next day), "
+            "materialize the year as one backfill, run the plain PySpark and DuckDB "
+            "baselines on the same files, time one incremental day, and measure peak "
+            "memory of the product at 1x, 4x and 16x of a small scale. Each engine runs in "
+            "its own process. Prints a table and writes JSON."
+        ),
+    )
+    bench.add_argument("--days", type=_positive, default=365, help="days in the backfill")
+    bench.add_argument("--orders-per-day", type=_positive, default=50_000)
+    bench.add_argument(
+        "--start", type=date.fromisoformat, default=date(2024, 1, 1), help="first day"
+    )
+    bench.add_argument(
+        "--scales",
+        type=_scales,
+        default=(1, 4, 16),
+        help="memory-scaling multipliers of --scale-orders-per-day ('' to skip)",
+    )
+    bench.add_argument("--scale-days", type=_positive, default=7)
+    bench.add_argument("--scale-orders-per-day", type=_positive, default=2_000)
+    bench.add_argument("--work-dir", default="data/bench", help="generated data and outputs")
+    bench.add_argument("--out", default="data/bench/bench.json", help="results as JSON")
+    bench.add_argument("--skip-baselines", action="store_true", help="product only")
+    bench.add_argument("--skip-incremental", action="store_true")
+    bench.add_argument(
+        "--markdown",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="rewrite the results block of this Markdown file (repeatable)",
+    )
+    bench.add_argument("--seed", type=int, default=7)
+    bench.set_defaults(handler=_cmd_bench)

@@ -1,0 +1,162 @@
+"""The product engine for the benchmark: ``finance-assets materialize``, step by step.
+
+Runs exactly what the CLI runs (``finance_assets.cli.runs``: the daily run, the
+monthly run, and whatever else it runs) and keeps every Dagster run result it collects, to
+read per-step wall time from the step events: bronze (``bronze__*``), silver
+(``validate_*``), gold (``gold__*``), ``checks`` (steps that only evaluate asset checks)
+and ``other`` (any other asset, e.g. the dashboard). The local Spark session is started
+first, with the product's own configuration, so its start-up is timed on its own; the
+runs then reuse it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+LAYER_PREFIXES = (("bronze", "bronze__"), ("silver", "validate_"), ("gold", "gold__"))
+
+
+def layer_of(step_key: str, checks_only: bool = False) -> str:
+    """``checks`` for a step that only evaluated asset checks; bronze, silver or gold for
+    the medallion assets' steps; ``other`` for any other step (e.g. a dashboard)."""
+    if checks_only:
+        return "checks"
+    for layer, prefix in LAYER_PREFIXES:
+        if step_key.startswith(prefix):
+            return layer
+    return "other"
+
+
+def _timed_events(result, instance) -> list[tuple[float | None, object]]:
+    """(timestamp, DagsterEvent) of a run: from the instance's event log when it is known
+    (it has timestamps), else the result's events without timestamps."""
+    if instance is not None:
+        try:
+            entries = instance.all_logs(result.run_id)
+            return [(e.timestamp, e.dagster_event) for e in entries if e.dagster_event]
+        except Exception:  # an instance without the run's logs: fall back
+            pass
+    return [(None, event) for event in result.all_events]
+
+
+def step_seconds(
+    results, instance=None
+) -> tuple[dict[str, float], set[str], set[str], list[float]]:
+    """Per step: wall seconds (STEP_SUCCESS duration, or start to failure); the steps that
+    materialized an asset; the steps that evaluated asset checks; and each run's wall
+    seconds from its first to its last event."""
+    seconds: dict[str, float] = {}
+    materializing: set[str] = set()
+    checking: set[str] = set()
+    runs: list[float] = []
+    for result in results:
+        started: dict[str, float] = {}
+        events = _timed_events(result, instance)
+        stamps = [t for t, _ in events if t is not None]
+        if stamps:
+            runs.append(max(stamps) - min(stamps))
+        for stamp, event in events:
+            kind, key = event.event_type_value, event.step_key
+            if key is None:
+                continue
+            if kind == "STEP_START" and stamp is not None:
+                started[key] = stamp
+            elif kind == "ASSET_MATERIALIZATION":
+                materializing.add(key)
+            elif kind == "ASSET_CHECK_EVALUATION":
+                checking.add(key)
+            elif kind == "STEP_SUCCESS":
+                seconds[key] = seconds.get(key, 0.0) + event.event_specific_data.duration_ms / 1000
+            elif kind == "STEP_FAILURE" and key in started and stamp is not None:
+                seconds[key] = seconds.get(key, 0.0) + stamp - started[key]
+    return seconds, materializing, checking, runs
+
+
+def layer_rows(row_counts: dict[str, int]) -> dict[str, int]:
+    def total(*prefixes: str) -> int:
+        return sum(v for k, v in row_counts.items() if k.startswith(prefixes))
+
+    return {
+        "bronze": total("bronze/"),
+        "silver": total("silver/"),
+        "quarantine": total("quarantine/"),
+        "gold": total("gold/"),
+    }
+
+
+def run(landing: str, lake: str, start: date, end: date) -> dict:
+    t0 = time.perf_counter()
+    import finance_assets.cli.runs as cli
+    from finance_assets.defs.resources import build_resources
+    from finance_assets.lake.spark import build_session
+    from finance_assets.settings import Settings
+
+    import_seconds = time.perf_counter() - t0
+    settings = Settings.load()
+    spark_start = None
+    if settings.spark_mode == "local":
+        t0 = time.perf_counter()
+        build_session("local", build_resources(settings)["spark"].spark_config)
+        spark_start = time.perf_counter() - t0
+
+    results, instances = [], []
+    original_collect, original_instance = cli.collect, cli.open_instance
+
+    def recording(result, outcome):  # every run the CLI makes passes through here
+        results.append(result)
+        return original_collect(result, outcome)
+
+    def recorded_instance(home):  # the instance the runs log to: step start/end timestamps
+        instance = original_instance(home)
+        instances.append(instance)
+        return instance
+
+    cli.collect = recording
+    cli.open_instance = recorded_instance
+    try:
+        outcome = cli.materialize(landing, lake, start, end)
+        steps, materializing, checking, run_seconds = step_seconds(
+            results, instances[-1] if instances else None
+        )
+    finally:
+        cli.collect = original_collect
+        cli.open_instance = original_instance
+
+    rows = layer_rows(outcome.row_counts)
+    by_layer: dict[str, float] = {}
+    for key, seconds in steps.items():
+        layer = layer_of(key, checks_only=key in checking and key not in materializing)
+        by_layer[layer] = by_layer.get(layer, 0.0) + seconds
+    silver_rows = rows["silver"]
+    layers = {
+        "bronze": {"rows_in": rows["bronze"], "rows_out": rows["bronze"]},
+        "silver": {
+            "rows_in": rows["bronze"],
+            "rows_out": rows["silver"] + rows["quarantine"],
+            "silver": silver_rows,
+            "quarantine": rows["quarantine"],
+        },
+        "gold": {"rows_in": silver_rows, "rows_out": rows["gold"]},
+    }
+    for layer, info in layers.items():
+        info["seconds"] = by_layer.get(layer, 0.0)
+    for extra in ("checks", "other"):  # no rows of their own: time only
+        if extra in by_layer:
+            layers[extra] = {"seconds": by_layer[extra], "rows_in": None, "rows_out": None}
+    blocking = [c for c in outcome.failed_checks if c.endswith("(ERROR)")]
+    return {
+        "engine": "product",
+        "ok": bool(outcome.succeeded and not blocking),
+        "failed_checks": outcome.failed_checks,
+        "failed_steps": outcome.failed_steps,
+        "import_seconds": import_seconds,
+        "spark_start_seconds": spark_start,
+        "runs": len(results),
+        "runs_seconds": run_seconds,
+        "orchestration_seconds": (sum(run_seconds) - sum(steps.values())) if run_seconds else None,
+        "steps": dict(sorted(steps.items())),
+        "layers": layers,
+        "input_rows": rows["bronze"],
+        "row_counts": outcome.row_counts,
+    }

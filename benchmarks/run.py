@@ -1,0 +1,353 @@
+"""``finance-assets bench``: generate a dataset, run every engine on it, print the figures.
+
+One command measures, on the same landing files:
+
+1. the product (``finance-assets materialize`` for the whole range: one backfill), with
+   per-layer rows, wall seconds and rows per second from Dagster's step events;
+2. the plain PySpark baseline (same contract, no Dagster): the orchestration overhead;
+3. the DuckDB baseline (same silver rules and gold tables in SQL): the single-machine
+   reference;
+4. one incremental day (the next day's drop) on the backfilled lake, end to end;
+5. the product at 1x, 4x, 16x of a small scale, to show peak memory stays bounded.
+
+Every engine runs in its own process (``finance_assets.bench.child``), started fresh so
+that its start-up (Python imports, the JVM) counts and its peak memory (driver, JVM,
+Spark's Python workers) is measured alone. Results go to JSON and, with ``--markdown``,
+into the Performance block of the given Markdown files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from benchmarks import machine, report
+from benchmarks.procmon import TreeMonitor
+
+ENGINES = ("product", "pyspark", "duckdb")
+GOALS = {"product_vs_pyspark": 1.15, "product_vs_duckdb": 2.0}
+CHILD_TIMEOUT_S = 6 * 3600
+
+
+@dataclass
+class BenchConfig:
+    days: int = 365
+    orders_per_day: int = 50_000
+    start: date = date(2024, 1, 1)
+    scales: tuple[int, ...] = (1, 4, 16)
+    scale_days: int = 7
+    scale_orders_per_day: int = 2_000
+    work_dir: Path = Path("data/bench")
+    out: Path = Path("data/bench/bench.json")
+    skip_baselines: bool = False
+    skip_incremental: bool = False
+    markdown: list[Path] = field(default_factory=list)
+    seed: int = 7
+    dirty_rate: float = 0.02
+    files_per_folder: int = 2
+    command: str = ""
+
+    @property
+    def end(self) -> date:
+        return self.start + timedelta(days=self.days - 1)
+
+    @property
+    def incremental_day(self) -> date:
+        return self.end + timedelta(days=1)
+
+
+def _log(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+# --- data ------------------------------------------------------------------------------
+
+
+def prepare_landing(
+    folder: Path, start: date, end: date, orders_per_day: int, cfg: BenchConfig
+) -> dict:
+    """Generate drops for [start, end] into ``folder`` unless the same ones are already there."""
+    from finance_assets.landing.generate import GenerateConfig, generate
+
+    wanted = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "orders_per_day": orders_per_day,
+        "dirty_rate": cfg.dirty_rate,
+        "files_per_folder": cfg.files_per_folder,
+        "seed": cfg.seed,
+    }
+    marker = folder / "_bench_landing.json"
+    if marker.exists():
+        recorded = json.loads(marker.read_text())
+        if recorded.get("config") == wanted:
+            return {**recorded, "reused": True}
+    shutil.rmtree(folder, ignore_errors=True)
+    _log(f"generating {start}..{end} at {orders_per_day:,} orders/day into {folder}")
+    t0 = time.perf_counter()
+    rows = generate(
+        str(folder),
+        GenerateConfig(
+            start=start,
+            end=end,
+            orders_per_day=orders_per_day,
+            dirty_rate=cfg.dirty_rate,
+            files_per_folder=cfg.files_per_folder,
+            seed=cfg.seed,
+        ),
+    )
+    seconds = time.perf_counter() - t0
+    size = sum(p.stat().st_size for p in folder.rglob("*.csv"))
+    files = sum(1 for _ in folder.rglob("*.csv"))
+    info = {"config": wanted, "rows": rows, "bytes": size, "files": files, "seconds": seconds}
+    marker.write_text(json.dumps(info, indent=1))
+    return {**info, "reused": False}
+
+
+# --- one engine in its own process ----------------------------------------------------
+
+
+def child_env() -> dict[str, str]:
+    """The caller's environment minus what would change what is measured."""
+    env = dict(os.environ)
+    for name in ("DAGSTER_HOME", "FINANCE_LANDING_URI", "FINANCE_LAKE_URI"):
+        env.pop(name, None)  # CLI runs use an ephemeral instance, as without DAGSTER_HOME
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_engine(
+    engine: str,
+    landing: Path,
+    out: Path,
+    start: date,
+    end: date,
+    work_dir: Path,
+    label: str,
+    timeout: float = CHILD_TIMEOUT_S,
+) -> dict:
+    """Run one engine in a fresh process; its result plus wall time and peak memory."""
+    logs = work_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    result_path, log_path = logs / f"{label}.json", logs / f"{label}.log"
+    result_path.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "finance_assets.bench.child", engine]
+    argv += ["--landing", str(landing.resolve()), "--out", str(out.resolve())]
+    argv += ["--start", start.isoformat(), "--end", end.isoformat(), "--result", str(result_path)]
+    _log(f"{label}: {engine} {start}..{end} (log: {log_path})")
+    with open(log_path, "wb") as log:
+        t0 = time.perf_counter()
+        process = subprocess.Popen(
+            argv,
+            cwd=work_dir,
+            env=child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped as one on interrupt
+        )
+        monitor = TreeMonitor(process.pid)
+        monitor.start()
+        try:
+            returncode = process.wait(timeout=timeout)
+        except BaseException:
+            _stop_group(process)
+            raise
+        finally:
+            snapshot = monitor.stop()
+        wall = time.perf_counter() - t0
+    result = json.loads(result_path.read_text()) if result_path.exists() else {"ok": False}
+    own_peaks = {int(k): v for k, v in result.pop("own_peaks", {}).items()}
+    own_kinds = {int(k): v for k, v in result.pop("own_kinds", {}).items()}
+    snapshot.merge_peaks(own_peaks, own_kinds)
+    result.update(
+        engine=engine,
+        label=label,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        wall_seconds=wall,
+        returncode=returncode,
+        memory=snapshot.summary(),
+    )
+    result["ok"] = bool(result.get("ok")) and returncode == 0
+    if result.get("dagster_imported"):  # the plain baseline would not measure what it says
+        result["ok"] = False
+        result["error"] = "the plain PySpark baseline imported Dagster"
+    for layer in result.get("layers", {}).values():
+        seconds = layer.get("seconds") or 0.0
+        rows = layer.get("rows_in")
+        layer["rows_per_second"] = rows / seconds if rows is not None and seconds > 0 else None
+    if not result["ok"]:
+        result["log_tail"] = log_path.read_text(errors="replace")[-3000:]
+        _log(f"{label} FAILED (exit {returncode}); see {log_path}")
+    else:
+        _log(f"{label}: {wall:.1f} s, tree peak {result['memory']['tree_peak_mb']:.0f} MB")
+    return result
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Stop the child and everything it started (its own process group)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+
+
+# --- the benchmark --------------------------------------------------------------------
+
+
+def ratio(a: dict | None, b: dict | None, key: str = "wall_seconds") -> float | None:
+    if not a or not b or not a.get("ok") or not b.get("ok") or not b.get(key):
+        return None
+    return a[key] / b[key]
+
+
+def _without_start(result: dict | None) -> dict | None:
+    if not result or not result.get("ok"):
+        return result
+    start = result.get("spark_start_seconds") or 0.0
+    return {**result, "wall_seconds": result["wall_seconds"] - start}
+
+
+def run_bench(cfg: BenchConfig) -> dict:
+    work = cfg.work_dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": cfg.command,
+        "config": {
+            k: (str(v) if isinstance(v, (Path, date)) else v) for k, v in asdict(cfg).items()
+        },
+        "machine": machine.describe(),
+        "load_average_before": machine.load_average(),
+    }
+    last_day = cfg.incremental_day if not cfg.skip_incremental else cfg.end
+    days = cfg.days + (0 if cfg.skip_incremental else 1)
+    landing = work / f"landing-{cfg.start}-{days}d-{cfg.orders_per_day}"
+    results["landing"] = prepare_landing(landing, cfg.start, last_day, cfg.orders_per_day, cfg)
+
+    backfill: dict[str, dict] = {}
+    lake = work / "out" / "product-lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    backfill["product"] = run_engine(
+        "product", landing, lake, cfg.start, cfg.end, work, "backfill-product"
+    )
+    if not cfg.skip_baselines:
+        for engine in ("pyspark", "duckdb"):
+            backfill[engine] = run_engine(
+                engine,
+                landing,
+                work / "out" / f"{engine}",
+                cfg.start,
+                cfg.end,
+                work,
+                f"backfill-{engine}",
+            )
+    results["backfill"] = backfill
+    results["verification"] = verify(backfill, lake, work)
+    # After the comparison: the incremental day changes the product's gold tables.
+    if not cfg.skip_incremental and backfill["product"].get("ok"):
+        results["incremental"] = run_engine(
+            "product",
+            landing,
+            lake,
+            cfg.incremental_day,
+            cfg.incremental_day,
+            work,
+            "incremental-product",
+        )
+        results["incremental"]["orders_per_day"] = cfg.orders_per_day
+    product, pyspark, duck = (backfill.get(e) for e in ENGINES)
+    results["ratios"] = {
+        "product_vs_pyspark": ratio(product, pyspark),
+        "product_vs_pyspark_without_spark_start": ratio(
+            _without_start(product), _without_start(pyspark)
+        ),
+        "product_vs_duckdb": ratio(product, duck),
+        "pyspark_vs_duckdb": ratio(pyspark, duck),
+    }
+    results["goals"] = {
+        name: {
+            "target": target,
+            "measured": results["ratios"][name],
+            "met": None if results["ratios"][name] is None else results["ratios"][name] <= target,
+        }
+        for name, target in GOALS.items()
+    }
+
+    scaling = []
+    for scale in cfg.scales:
+        opd = cfg.scale_orders_per_day * scale
+        end = cfg.start + timedelta(days=cfg.scale_days - 1)
+        folder = work / f"landing-scale-{cfg.scale_days}d-{opd}"
+        info = prepare_landing(folder, cfg.start, end, opd, cfg)
+        scale_lake = work / "out" / f"scale-{scale}x-lake"
+        shutil.rmtree(scale_lake, ignore_errors=True)
+        run = run_engine("product", folder, scale_lake, cfg.start, end, work, f"scale-{scale}x")
+        scaling.append(
+            {
+                "scale": scale,
+                "days": cfg.scale_days,
+                "orders_per_day": opd,
+                "input_rows": sum(info["rows"].values()),
+                "ok": run.get("ok"),
+                "wall_seconds": run.get("wall_seconds"),
+                "memory": run.get("memory"),
+            }
+        )
+    results["memory_scaling"] = scaling
+    results["load_average_after"] = machine.load_average()
+    results["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return results
+
+
+def verify(backfill: dict, lake: Path, work: Path) -> dict[str, dict]:
+    """Whether each baseline wrote the product's gold tables (after the timing, untimed)."""
+    from benchmarks.compare import compare_gold
+
+    checked = {}
+    for engine in ("pyspark", "duckdb"):
+        run = backfill.get(engine)
+        if not run or not run.get("ok") or not backfill["product"].get("ok"):
+            continue
+        try:
+            problems = compare_gold(lake, work / "out" / engine / "gold")
+        except Exception as exc:  # a comparison that cannot run is reported, not fatal
+            problems = {"*": f"comparison failed: {exc}"}
+        checked[engine] = {"gold_equal": not problems, "differences": problems}
+        _log(f"{engine} gold tables {'equal' if not problems else 'DIFFER from'} the product's")
+    return checked
+
+
+def ok(results: dict) -> bool:
+    runs = [*results.get("backfill", {}).values()]
+    if results.get("incremental"):
+        runs.append(results["incremental"])
+    runs += results.get("memory_scaling", [])
+    return all(r.get("ok") for r in runs)
+
+
+def main(cfg: BenchConfig) -> int:
+    results = run_bench(cfg)
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    cfg.out.write_text(json.dumps(results, indent=1, default=str))
+    print(report.text(results))
+    print(f"\nResults written to {cfg.out}")
+    for path in cfg.markdown:
+        report.update_markdown(path, report.markdown(results))
+        print(f"Performance section updated in {path}")
+    return 0 if ok(results) else 1

@@ -1,0 +1,155 @@
+"""Data quality as asset checks: Pandera schemas and reconciliation rules on every layer.
+
+Blocking (ERROR) checks sit on silver and gold: when one fails, nothing downstream of that
+asset runs in the same run. Warnings (WARN) are recorded and alerted on, never block.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from finance_assets.checks import names, reconcile
+from finance_assets.checks.factory import schema_check, table_check
+from finance_assets.checks.schemas import QUARANTINE, SILVER, gold_schema
+from finance_assets.contract import DATASETS, EXPENSES, PARTITION_COLUMN, PAYMENTS
+from finance_assets.gold.tables import (
+    BUDGET_VS_ACTUAL,
+    CUSTOMER_360,
+    DAILY_KPI,
+    FINANCIAL_SUMMARY,
+    MONTHLY_FINANCIAL_REPORT,
+    SALES_PERFORMANCE,
+    gold_tables,
+)
+from finance_assets.lake import tables
+from finance_assets.lake.partitions import Partitioning, current_partitioning
+from finance_assets.settings import Settings, current_settings
+
+
+def build_checks(partitions: Partitioning, settings: Settings) -> list[dg.AssetChecksDefinition]:
+    return [
+        *_dataset_checks(partitions, settings),
+        *_gold_schema_checks(partitions),
+        *_gold_tie_checks(partitions),
+    ]
+
+
+def _dataset_checks(partitions: Partitioning, settings: Settings) -> list:
+    checks = []
+    thresholds = reconcile.QuarantineThresholds(
+        warn=settings.quarantine_warn_rate,
+        error=settings.quarantine_error_rate,
+        min_rows=settings.quarantine_min_rows,
+    )
+    for name, dataset in DATASETS.items():
+        scope = {
+            "partitions_def": partitions.of(dataset.cadence),
+            "partition_column": PARTITION_COLUMN,
+        }
+        silver, bronze = tables.silver(dataset).key, tables.bronze(dataset).key
+        rejected = tables.quarantine(dataset).key
+        checks += [
+            schema_check(tables.silver(dataset), SILVER[name], **scope),
+            schema_check(tables.quarantine(dataset), QUARANTINE[name], blocking=False, **scope),
+            table_check(
+                silver,
+                names.BRONZE_RECONCILES,
+                "For every partition: bronze rows = silver rows + quarantine rows.",
+                reconcile.bronze_reconciles(dataset),
+                additional_deps=[bronze, rejected],
+                **scope,
+            ),
+            table_check(
+                silver,
+                names.QUARANTINE_RATE,
+                "Share of each partition's rows quarantined: WARN above the warn threshold, "
+                "ERROR (blocking gold) above the error threshold.",
+                reconcile.quarantine_rate(dataset, thresholds),
+                additional_deps=[bronze, rejected],
+                **scope,
+            ),
+            table_check(
+                silver,
+                names.KEY_UNIQUE_ACROSS_PARTITIONS,
+                "Keys accepted in these partitions that were also accepted in another one.",
+                reconcile.key_unique_across_partitions(dataset),
+                blocking=False,
+                **scope,
+            ),
+        ]
+    checks.append(
+        table_check(
+            tables.silver(PAYMENTS).key,
+            names.PAYMENTS_HAVE_ORDERS,
+            "Valid payments whose order_id matches no valid order (count and amount).",
+            reconcile.payments_have_orders,
+            blocking=False,
+            additional_deps=[tables.silver(DATASETS["orders"]).key],
+            partitions_def=partitions.daily,
+            partition_column=PARTITION_COLUMN,
+        )
+    )
+    return checks
+
+
+def _gold_schema_checks(partitions: Partitioning) -> list:
+    return [
+        schema_check(
+            table.table,
+            gold_schema(table),
+            partitions_def=partitions.of(table.cadence) if table.partition_column else None,
+            partition_column=table.partition_column,
+        )
+        for table in gold_tables()
+    ]
+
+
+def _gold_tie_checks(partitions: Partitioning) -> list:
+    daily = {"partitions_def": partitions.daily, "partition_column": "date"}
+    monthly = {"partitions_def": partitions.monthly, "partition_column": "month"}
+    silver_payments, silver_expenses = tables.silver(PAYMENTS).key, tables.silver(EXPENSES).key
+    return [
+        table_check(
+            DAILY_KPI.table.key,
+            names.REVENUE_TIES_TO_PAYMENTS,
+            "Each day's revenue equals its SUCCESS payments and its expenses its expenses.",
+            reconcile.revenue_ties_to_payments,
+            additional_deps=[silver_payments, silver_expenses],
+            **daily,
+        ),
+        *[
+            table_check(
+                table.table.key,
+                names.MONTHS_TIE_TO_DAYS,
+                "Monthly revenue and expenses equal the sum of their days in daily_kpi.",
+                reconcile.months_tie_to_days(table.name, revenue, expenses),
+                blocking=False,
+                additional_deps=[DAILY_KPI.table.key],
+                **monthly,
+            )
+            for table, revenue, expenses in (
+                (MONTHLY_FINANCIAL_REPORT, "revenue", "expenses"),
+                (FINANCIAL_SUMMARY, "total_revenue", "total_expenses"),
+            )
+        ],
+        table_check(
+            BUDGET_VS_ACTUAL.table.key,
+            names.ACTUAL_TIES_TO_EXPENSES,
+            "Each month's actual spend equals that month's silver expenses.",
+            reconcile.actual_ties_to_expenses,
+            additional_deps=[silver_expenses],
+            **monthly,
+        ),
+        table_check(
+            CUSTOMER_360.table.key,
+            names.CUSTOMERS_TIE_TO_ORDERS,
+            "Customer totals equal sales_performance totals.",
+            reconcile.customers_tie_to_orders,
+            additional_deps=[SALES_PERFORMANCE.table.key],
+        ),
+    ]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(asset_checks=build_checks(current_partitioning(), current_settings()))

@@ -1,0 +1,79 @@
+"""Partitions: daily for daily data, monthly for budgets and monthly gold tables."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+
+from finance_assets.contract import Cadence
+from finance_assets.lake.delta import PartitionRange
+from finance_assets.settings import Settings, current_settings
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """The two partitions definitions of one deployment."""
+
+    daily: dg.DailyPartitionsDefinition
+    monthly: dg.MonthlyPartitionsDefinition
+
+    def of(self, cadence: Cadence) -> dg.TimeWindowPartitionsDefinition:
+        return self.monthly if cadence == "monthly" else self.daily
+
+
+def build_partitioning(settings: Settings) -> Partitioning:
+    return _partitioning(settings.partitions_start, settings.partitions_end, settings.timezone)
+
+
+@functools.cache
+def _partitioning(start: date, end: date | None, timezone: str) -> Partitioning:
+    daily_end = (end + timedelta(days=1)).isoformat() if end else None
+    month_end = next_month(end).isoformat() if end else None
+    return Partitioning(
+        daily=dg.DailyPartitionsDefinition(
+            start_date=start.isoformat(),
+            end_date=daily_end,
+            timezone=timezone,
+            end_offset=0 if end else 1,
+        ),
+        monthly=dg.MonthlyPartitionsDefinition(
+            start_date=start.replace(day=1).isoformat(),
+            end_date=month_end,
+            timezone=timezone,
+            end_offset=0 if end else 1,
+        ),
+    )
+
+
+def current_partitioning() -> Partitioning:
+    """The partitions of the settings definitions are being built for."""
+    return build_partitioning(current_settings())
+
+
+def next_day(day: date) -> date:
+    return day + timedelta(days=1)
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def materialized_range(context: dg.AssetExecutionContext, column: str) -> PartitionRange:
+    """The inclusive range of dates covered by the partitions of this run."""
+    window = context.partition_time_window
+    return PartitionRange(column, _to_date(window.start), _to_date(window.end) - timedelta(days=1))
+
+
+def _to_date(moment: datetime) -> date:
+    return moment.date()

@@ -1,0 +1,59 @@
+"""Where every table lives in the lake, and the Dagster asset key that makes it.
+
+The lake path is the contract's (``bronze/orders``, ``gold/daily_kpi``); the asset key keeps
+the layer as its first part and ends in a name that stays distinct where the UI shows only
+the last part of a key (``bronze/orders_raw`` next to ``silver/orders``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from finance_assets.contract import Dataset
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the lake (or, for ``landing``, one dataset's drop folders)."""
+
+    layer: str
+    name: str
+    asset_name: str
+
+    @property
+    def path(self) -> str:
+        """The table's folder under the lake root."""
+        return f"{self.layer}/{self.name}"
+
+    @property
+    def key(self) -> dg.AssetKey:
+        return dg.AssetKey([self.layer, self.asset_name])
+
+
+def landing(dataset: Dataset) -> Table:
+    return Table("landing", dataset.name, f"{dataset.name}_csv")
+
+
+def bronze(dataset: Dataset) -> Table:
+    return Table("bronze", dataset.name, f"{dataset.name}_raw")
+
+
+def silver(dataset: Dataset) -> Table:
+    return Table("silver", dataset.name, dataset.name)
+
+
+def quarantine(dataset: Dataset) -> Table:
+    return Table("quarantine", dataset.name, f"{dataset.name}_rejected")
+
+
+def gold(name: str) -> Table:
+    return Table("gold", name, name)
+
+
+PAYMENT_ORDERS = Table("silver", "payment_orders", "payment_orders")
+"""Every valid payment with the date of the order it pays (see ``silver/matching.py``)."""
+
+DASHBOARD = Table("analytics", "dashboard", "dashboard")
+"""The offline HTML dashboard (``<lake>/dashboard/index.html``)."""

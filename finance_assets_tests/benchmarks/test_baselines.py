@@ -1,0 +1,217 @@
+"""The benchmark compares like with like: both baselines produce the product's gold tables.
+
+On the same small, dirty landing drops (3 days x 20 orders, every reason code), the
+product (through the benchmark's own product engine, which also reads Dagster's step
+events), the plain PySpark baseline and the DuckDB baseline must agree on every gold
+table, value for value, and on silver and quarantine row counts. The benchmark harness
+itself (child processes, peak memory, report, Markdown block) is exercised on DuckDB,
+which starts no JVM.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+
+import pytest
+
+from benchmarks import duckdb_baseline, pyspark_baseline, report
+from benchmarks.compare import compare_gold
+from finance_assets_tests.support.oracle import GOLD_TABLES
+from benchmarks.procmon import TreeMonitor
+from finance_assets.landing.generate import GenerateConfig, generate
+
+START, END = date(2024, 1, 1), date(2024, 1, 3)
+
+
+@pytest.fixture(scope="module")
+def engines(spark, tmp_path_factory):
+    from benchmarks import product
+
+    root = tmp_path_factory.mktemp("bench")
+    landing = root / "landing"
+    generate(str(landing), GenerateConfig(START, END, orders_per_day=20, dirty_rate=0.15))
+    lake = root / "lake"
+    return {
+        "landing": landing,
+        "lake": lake,
+        "product": product.run(str(landing), str(lake), START, END),
+        "pyspark": pyspark_baseline.run(str(landing), str(root / "pyspark"), START, END, spark),
+        "duckdb": duckdb_baseline.run(str(landing), str(root / "duckdb"), START, END),
+        "root": root,
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("baseline", ["pyspark", "duckdb"])
+def test_baseline_gold_equals_product_gold(engines, baseline) -> None:
+    assert engines["product"]["ok"], engines["product"]
+    assert compare_gold(engines["lake"], engines["root"] / baseline / "gold") == {}
+
+
+@pytest.mark.slow
+def test_every_engine_reads_and_sorts_the_same_rows(engines) -> None:
+    product = engines["product"]["layers"]
+    for baseline in ("pyspark", "duckdb"):
+        layers = engines[baseline]["layers"]
+        assert layers["bronze"]["rows_out"] == product["bronze"]["rows_out"], baseline
+        for key in ("silver", "quarantine"):
+            assert layers["silver"][key] == product["silver"][key], (baseline, key)
+        assert layers["gold"]["tables"].keys() == set(GOLD_TABLES)
+    quarantined = product["silver"]["quarantine"]
+    assert quarantined > 10, "the drops must be dirty enough to exercise the rules"
+
+
+@pytest.mark.slow
+def test_product_engine_reads_layer_times_from_step_events(engines) -> None:
+    result = engines["product"]
+    steps = result["steps"]
+    for key in ("bronze__orders", "validate_orders", "gold__daily_kpi", "gold__budget_vs_actual"):
+        assert steps.get(key, 0) > 0, key
+    layers = result["layers"]
+    assert all(layers[name]["seconds"] > 0 for name in ("bronze", "silver", "gold"))
+    assert layers["silver"]["rows_out"] == layers["bronze"]["rows_in"] == result["input_rows"]
+    assert result["spark_start_seconds"] is not None
+    assert sum(layers[n]["seconds"] for n in layers) == pytest.approx(sum(steps.values()))
+    assert result["runs"] >= 2 and len(result["runs_seconds"]) == result["runs"]
+
+
+def test_layer_of_step_keys() -> None:
+    from benchmarks.product import layer_of
+
+    assert layer_of("bronze__orders") == "bronze"
+    assert layer_of("validate_payments") == "silver"
+    assert layer_of("gold__daily_kpi") == "gold"
+    assert layer_of("gold__daily_kpi_pandera_schema", checks_only=True) == "checks"
+    assert layer_of("analytics__dashboard") == "other"
+
+
+@pytest.mark.slow
+def test_compare_detects_a_changed_value(engines, tmp_path) -> None:
+    import duckdb
+
+    changed = tmp_path / "gold"
+    shutil.copytree(engines["root"] / "duckdb" / "gold", changed)
+    source = changed / "daily_kpi" / "part-0.parquet"
+    target = changed / "daily_kpi" / "part-1.parquet"
+    duckdb.connect().execute(
+        f"COPY (SELECT * REPLACE (CASE WHEN date = DATE '{START}' THEN revenue + 0.01 "
+        f"ELSE revenue END AS revenue) FROM read_parquet('{source}')) TO '{target}' "
+        "(FORMAT parquet)"
+    )
+    source.unlink()
+    problems = compare_gold(engines["lake"], changed)
+    assert set(problems) == {"daily_kpi"}, problems
+
+
+def test_pyspark_baseline_never_imports_dagster() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        import benchmarks.child
+        import benchmarks.pyspark_baseline
+        import benchmarks.duckdb_baseline
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] == "dagster")
+        assert not loaded, loaded
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_tree_monitor_sees_a_child_and_its_children() -> None:
+    """Peak memory of a process tree: a parent holding ~40 MB and a child holding ~120 MB."""
+    code = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        held = bytearray(40 * 1024 * 1024)
+        child = subprocess.Popen([sys.executable, "-c",
+            "import time; b = bytearray(120 * 1024 * 1024); time.sleep(1.5)"])
+        child.wait()
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", code])
+    monitor = TreeMonitor(process.pid, interval=0.05)
+    monitor.start()
+    process.wait(timeout=60)
+    summary = monitor.stop().summary()
+    assert 40 <= summary["driver_peak_mb"] < 120, summary
+    assert summary["python_worker_peak_mb"] >= 120, summary
+    assert summary["tree_peak_mb"] >= 150, summary
+
+
+def test_run_engine_measures_duckdb_in_its_own_process(tmp_path) -> None:
+    from benchmarks.run import run_engine
+
+    landing = tmp_path / "landing"
+    generate(str(landing), GenerateConfig(START, START, orders_per_day=15))
+    ballast = b"x" * (1024 * 1024 * 1024)  # resident in this process, not in the child's
+    t0 = time.perf_counter()
+    result = run_engine("duckdb", landing, tmp_path / "out", START, START, tmp_path, "duck")
+    del ballast
+    assert result["ok"], result.get("log_tail")
+    assert 0 < result["wall_seconds"] <= time.perf_counter() - t0
+    assert 20 < result["memory"]["driver_peak_mb"] < 700, result["memory"]
+    assert result["memory"]["jvm_peak_mb"] == 0
+    assert result["layers"]["bronze"]["rows_per_second"] > 0
+    assert json.loads((tmp_path / "logs" / "duck.json").read_text())["engine"] == "duckdb"
+
+
+def test_report_and_markdown_block(tmp_path) -> None:
+    run = {
+        "ok": True,
+        "input_rows": 1000,
+        "wall_seconds": 10.0,
+        "spark_start_seconds": 2.0,
+        "memory": {"driver_peak_mb": 100, "jvm_peak_mb": 900, "tree_peak_mb": 1200},
+        "layers": {
+            "bronze": {"rows_in": 1000, "rows_out": 1000, "seconds": 4.0, "rows_per_second": 250.0}
+        },
+    }
+    results = {
+        "config": {"start": "2024-01-01", "days": 3, "orders_per_day": 20},
+        "landing": {"rows": {"orders": 60}, "files": 12, "bytes": 5000},
+        "machine": {"cpus": 2, "versions": {}},
+        "backfill": {"product": run, "pyspark": {**run, "wall_seconds": 8.0}},
+        "ratios": {"product_vs_pyspark": 1.25},
+        "goals": {"product_vs_pyspark": {"target": 1.15, "measured": 1.25, "met": False}},
+        "memory_scaling": [
+            {
+                "scale": 1,
+                "orders_per_day": 10,
+                "input_rows": 100,
+                "ok": True,
+                "wall_seconds": 5.0,
+                "memory": run["memory"],
+            },
+            {
+                "scale": 4,
+                "orders_per_day": 40,
+                "input_rows": 400,
+                "ok": True,
+                "wall_seconds": 6.0,
+                "memory": {**run["memory"], "driver_peak_mb": 110},
+            },
+        ],
+    }
+    text = report.text(results)
+    assert "1.25x (goal <= 1.15x: NOT met)" in text
+    assert "driver 1.10x" in text
+    doc = tmp_path / "perf.md"
+    doc.write_text(
+        f"# Performance\n\nIntro: the block sits between `{report.START}` and `{report.END}`.\n\n"
+        "<!-- bench:results:start -->\nOLD BLOCK\n<!-- bench:results:end -->\n\nMethodology.\n"
+    )
+    report.update_markdown(doc, report.markdown(results))
+    updated = doc.read_text()
+    assert "OLD BLOCK" not in updated and "Intro:" in updated and "Methodology." in updated
+    assert updated.count(report.START) == 2 and "| product |" in updated
+    assert f"`{report.START}` and `{report.END}`" in updated, "prose mentions stay as they are"
+    fresh = tmp_path / "README.md"
+    fresh.write_text("# Title\n")
+    report.update_markdown(fresh, "body")
+    assert fresh.read_text().endswith(f"## Performance\n\n{report.START}\nbody\n{report.END}\n")

@@ -1,0 +1,316 @@
+"""Every asset check fails on a real table corrupted the way it guards against, and passes
+on clean data; a failed blocking check stops the assets downstream of it."""
+
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from finance_assets.checks import names
+from finance_assets.cli import materialize
+from finance_assets.definitions import load_definitions
+from finance_assets.lake.arrow import read_table
+from finance_assets.settings import Settings
+
+ORDERS = (
+    "order_id,order_date,customer_id,product_category,order_amount,order_status\n"
+    "{day}1,2024-01-0{day},C1,Books,100.00,COMPLETED\n"
+    "{day}2,2024-01-0{day},C2,Toys,40.00,PENDING\n"
+)
+PAYMENTS = (
+    "payment_id,order_id,payment_date,paid_amount,payment_status,payment_method\n"
+    "P{day}1,{day}1,2024-01-0{day},100.00,SUCCESS,CARD\n"
+    "P{day}2,{day}2,2024-01-0{day},10.00,FAILED,UPI\n"
+)
+EXPENSES = (
+    "expense_id,department,expense_date,expense_category,expense_amount\n"
+    "{day}1,IT,2024-01-0{day},Cloud,30.00\n"
+)
+BUDGETS = "department,month,budget_amount\nIT,2024-01,50.00\n"
+DAYS = ("2024-01-01", "2024-01-02")
+
+
+def _write(landing: Path, dataset: str, folder: str, text: str) -> None:
+    (landing / dataset / folder).mkdir(parents=True, exist_ok=True)
+    (landing / dataset / folder / "drop.csv").write_text(text)
+
+
+@pytest.fixture(scope="module")
+def clean_lake(spark, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("checks")
+    landing, lake = root / "landing", root / "lake"
+    for day in (1, 2):
+        folder = f"2024-01-0{day}"
+        _write(landing, "orders", folder, ORDERS.format(day=day))
+        _write(landing, "payments", folder, PAYMENTS.format(day=day))
+        _write(landing, "expenses", folder, EXPENSES.format(day=day))
+    _write(landing, "budgets", "2024-01-01", BUDGETS)
+    outcome = materialize(str(landing), str(lake), date(2024, 1, 1), date(2024, 1, 2))
+    assert outcome.succeeded and not outcome.failed_checks, outcome
+    return lake
+
+
+@pytest.fixture
+def lake(clean_lake, tmp_path) -> Path:
+    copy = tmp_path / "lake"
+    shutil.copytree(clean_lake, copy)
+    return copy
+
+
+def _settings(lake: Path, **overrides) -> Settings:
+    return Settings(
+        landing_uri=str(lake.parent / "landing"),
+        lake_uri=str(lake),
+        partitions_end=date(2024, 1, 31),
+    ).with_overrides(**overrides)
+
+
+def run_check(lake: Path, asset: list[str], check: str, **settings) -> dg.AssetCheckEvaluation:
+    """Run one asset check on its own over the fixture's partitions."""
+    key = dg.AssetCheckKey(dg.AssetKey(asset), check)
+    job = dg.define_asset_job("one_check", selection=dg.AssetSelection.checks(key))
+    defs = dg.Definitions.merge(
+        load_definitions(_settings(lake, **settings)), dg.Definitions(jobs=[job])
+    )
+    monthly = asset[-1] in {
+        "budgets",
+        "financial_summary",
+        "monthly_financial_report",
+        "budget_vs_actual",
+    }
+    first, last = ("2024-01-01", "2024-01-01") if monthly else DAYS
+    result = defs.resolve_job_def("one_check").execute_in_process(
+        tags={
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        },
+        raise_on_error=False,
+    )
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def corrupt(lake: Path, table: str, change) -> None:
+    """Rewrite a Delta table through delta-rs with ``change`` applied to its rows."""
+    path = str(lake / table)
+    dt = DeltaTable(path)
+    rows = read_table(dt)
+    write_deltalake(
+        path, change(rows), mode="overwrite", partition_by=dt.metadata().partition_columns or None
+    )
+
+
+def set_first(column: str, value):
+    def change(rows: pa.Table) -> pa.Table:
+        values = rows.column(column).to_pylist()
+        values[0] = value
+        index = rows.schema.get_field_index(column)
+        return rows.set_column(
+            index, rows.schema.field(index), pa.array(values, rows.schema.field(index).type)
+        )
+
+    return change
+
+
+def append_copy_of_first(**changes):
+    def change(rows: pa.Table) -> pa.Table:
+        extra = (
+            rows.slice(0, 1).to_pylist()[0] if rows.num_rows else dict.fromkeys(rows.schema.names)
+        )
+        extra.update(changes)
+        return pa.concat_tables([rows, pa.Table.from_pylist([extra], schema=rows.schema)])
+
+    return change
+
+
+def drop_first(rows: pa.Table) -> pa.Table:
+    return rows.slice(1)
+
+
+CORRUPTIONS = [
+    # (asset, check, table, corruption)
+    (
+        ["silver", "orders"],
+        names.SCHEMA,
+        "silver/orders",
+        set_first("order_amount", Decimal("-5.00")),
+    ),
+    (["silver", "payments"], names.SCHEMA, "silver/payments", set_first("payment_status", "LOST")),
+    (["silver", "expenses"], names.SCHEMA, "silver/expenses", set_first("department", "Legal")),
+    (["silver", "budgets"], names.SCHEMA, "silver/budgets", set_first("budget_amount", None)),
+    (
+        ["quarantine", "orders"],
+        names.SCHEMA,
+        "quarantine/orders",
+        append_copy_of_first(
+            _reason="made_up",
+            _source_file="file:///x.csv",
+            _source_row=1,
+            partition_date=date(2024, 1, 1),
+        ),
+    ),
+    (
+        ["gold", "daily_kpi"],
+        names.SCHEMA,
+        "gold/daily_kpi",
+        set_first("payment_success_rate_pct", Decimal("150.00")),
+    ),
+    (
+        ["gold", "sales_performance"],
+        names.SCHEMA,
+        "gold/sales_performance",
+        set_first("pending_amount", Decimal("-1.00")),
+    ),
+    (["gold", "customer_360"], names.SCHEMA, "gold/customer_360", append_copy_of_first()),
+    (
+        ["gold", "unmatched_payments"],
+        names.SCHEMA,
+        "gold/unmatched_payments",
+        append_copy_of_first(
+            payment_id="X1",
+            order_id=9,
+            payment_date=date(2024, 1, 1),
+            paid_amount=Decimal("1.00"),
+            payment_status="SUCCESS",
+            payment_method="CARD",
+        ),
+    ),
+    (
+        ["gold", "financial_summary"],
+        names.SCHEMA,
+        "gold/financial_summary",
+        set_first("month_number", 13),
+    ),
+    (
+        ["gold", "monthly_financial_report"],
+        names.SCHEMA,
+        "gold/monthly_financial_report",
+        set_first("revenue", Decimal("-1.00")),
+    ),
+    (
+        ["gold", "budget_vs_actual"],
+        names.SCHEMA,
+        "gold/budget_vs_actual",
+        set_first("department", "Legal"),
+    ),
+    (["silver", "orders"], names.BRONZE_RECONCILES, "silver/orders", drop_first),
+    (
+        ["silver", "orders"],
+        names.KEY_UNIQUE_ACROSS_PARTITIONS,
+        "silver/orders",
+        append_copy_of_first(partition_date=date(2024, 1, 2), _source_row=99),
+    ),
+    (
+        ["silver", "payments"],
+        names.PAYMENTS_HAVE_ORDERS,
+        "silver/payments",
+        append_copy_of_first(payment_id="P999", order_id=999),
+    ),
+    (
+        ["gold", "daily_kpi"],
+        names.REVENUE_TIES_TO_PAYMENTS,
+        "gold/daily_kpi",
+        set_first("revenue", Decimal("99.99")),
+    ),
+    (
+        ["gold", "monthly_financial_report"],
+        names.MONTHS_TIE_TO_DAYS,
+        "gold/monthly_financial_report",
+        set_first("expenses", Decimal("1.00")),
+    ),
+    (
+        ["gold", "financial_summary"],
+        names.MONTHS_TIE_TO_DAYS,
+        "gold/financial_summary",
+        set_first("total_revenue", Decimal("1.00")),
+    ),
+    (
+        ["gold", "budget_vs_actual"],
+        names.ACTUAL_TIES_TO_EXPENSES,
+        "gold/budget_vs_actual",
+        set_first("actual_amount", Decimal("1.00")),
+    ),
+    (
+        ["gold", "customer_360"],
+        names.CUSTOMERS_TIE_TO_ORDERS,
+        "gold/customer_360",
+        set_first("total_paid", Decimal("0.01")),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("asset", "check", "table", "change"),
+    CORRUPTIONS,
+    ids=[f"{'/'.join(a)}:{c}" for a, c, _, _ in CORRUPTIONS],
+)
+def test_check_passes_on_clean_data_and_fails_on_corruption(lake, asset, check, table, change):
+    assert run_check(lake, asset, check).passed
+    corrupt(lake, table, change)
+    evaluation = run_check(lake, asset, check)
+    assert not evaluation.passed
+    assert evaluation.description
+
+
+def test_schema_failure_names_rule_rows_and_source(lake):
+    corrupt(lake, "silver/orders", set_first("order_amount", Decimal("-5.00")))
+    metadata = run_check(lake, ["silver", "orders"], names.SCHEMA).metadata
+    assert metadata["failures_by_rule"].value == {"order_amount:greater_than": 1}
+    assert metadata["failing_rows"].value == 1
+    (sample,) = metadata["sample_failing_rows"].value
+    assert sample["_source_file"].endswith("drop.csv") and sample["_source_row"] >= 1
+
+
+def test_quarantine_rate_warns_then_errors_by_threshold(lake):
+    corrupt(
+        lake,
+        "quarantine/orders",
+        append_copy_of_first(
+            _reason="invalid_amount",
+            _source_file="file:///x.csv",
+            _source_row=1,
+            partition_date=date(2024, 1, 1),
+        ),
+    )
+    corrupt(lake, "bronze/orders", append_copy_of_first(_source_row=3))
+    asset = ["silver", "orders"]
+    warned = run_check(lake, asset, names.QUARANTINE_RATE, quarantine_min_rows=1)
+    assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN  # 1/3 < 50%
+    errored = run_check(
+        lake, asset, names.QUARANTINE_RATE, quarantine_min_rows=1, quarantine_error_rate=0.2
+    )
+    assert errored.severity == dg.AssetCheckSeverity.ERROR
+    assert errored.metadata["partitions_above_error"].value == {"2024-01-01": 0.3333}
+
+
+def test_failed_blocking_check_stops_downstream_assets(spark, lake, tmp_path):
+    """A partition rejected wholesale trips the quarantine-rate ERROR and gold never runs."""
+    landing = tmp_path / "landing"
+    _write(
+        landing, "orders", "2024-01-03", ORDERS.format(day=3).replace("Books,100.00", "Books,1$")
+    )
+    _write(landing, "payments", "2024-01-03", PAYMENTS.format(day=3))
+    _write(landing, "expenses", "2024-01-03", EXPENSES.format(day=3))
+    defs = load_definitions(
+        _settings(lake, landing_uri=str(landing), quarantine_min_rows=1, quarantine_error_rate=0.4)
+    )
+    result = defs.resolve_job_def("daily_assets").execute_in_process(
+        partition_key="2024-01-03", raise_on_error=False
+    )
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert any(
+        e.check_name == names.QUARANTINE_RATE and e.asset_key.path == ["silver", "orders"]
+        for e in failed
+    )
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert "orders" in materialized  # silver/quarantine were written
+    assert {"daily_kpi", "sales_performance", "customer_360"}.isdisjoint(materialized)
+    assert "unmatched_payments" not in materialized  # it reads silver/orders too
+    rows = read_table(str(lake / "gold/daily_kpi"))
+    assert pc.sum(pc.equal(rows.column("date"), pa.scalar(date(2024, 1, 3)))).as_py() in (0, None)
