@@ -41,8 +41,9 @@ def _spark_conf(text: object) -> dict[str, str]:
         if not key and not value:
             continue
         if not sep or not key.startswith("spark."):
+            shown = key[:60] if sep else "an entry without '='"
             raise ValueError(
-                f"{key[:60]!r} is not a spark.*=value pair; write e.g. "
+                f"{shown!r} is not a spark.*=value pair; write e.g. "
                 "'spark.executor.memory=2g;spark.cores.max=8'"
             )
         conf[key] = value
@@ -233,9 +234,9 @@ class Settings(BaseSettings):
     freshness_deadline: TimeOfDay = Field(
         time(6, 0), validation_alias=_env("FINANCE_FRESHNESS_DEADLINE")
     )
-    freshness_monthly_deadline: Annotated[tuple[int, time], BeforeValidator(_monthly_deadline)] = (
-        Field((1, time(6, 0)), validation_alias=_env("FINANCE_FRESHNESS_MONTHLY_DEADLINE"))
-    )
+    freshness_monthly_deadline: Annotated[
+        tuple[int, time], NoDecode, BeforeValidator(_monthly_deadline)
+    ] = Field((1, time(6, 0)), validation_alias=_env("FINANCE_FRESHNESS_MONTHLY_DEADLINE"))
     freshness_severity: Annotated[Literal["WARN", "ERROR"], BeforeValidator(_upper)] = Field(
         "WARN", validation_alias=_env("FINANCE_FRESHNESS_SEVERITY")
     )
@@ -338,17 +339,29 @@ def env_name(settings_cls: type[BaseSettings], field: str) -> str:
     return str(alias or field).upper()
 
 
+def _field_of(name: str) -> str | None:
+    """The field a variable (or field) name stands for."""
+    if name in Settings.model_fields:
+        return name
+    return next((f for f in Settings.model_fields if env_name(Settings, f) == name), None)
+
+
 def describe_error(exc: ValidationError) -> str:
     """One line per bad value: the variable, the value (never a secret's) and what is expected."""
     lines = []
     for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else ""
-        name = env_name(Settings, field) if field in Settings.model_fields else field
-        secret = "SecretStr" in str(Settings.model_fields.get(field, ""))
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        field = _field_of(loc)
+        name = env_name(Settings, field) if field else loc
+        secret = field is not None and "SecretStr" in str(Settings.model_fields[field].annotation)
         message = str(error["msg"]).removeprefix("Value error, ")
-        shown = "" if secret else f"={error.get('input')!r}"
+        shown = "" if secret or field in _MASKED_VALUES else f"={error.get('input')!r}"
         lines.append(f"{name}{shown}: {message}")
     return "; ".join(lines)
+
+
+# Values that may hold credentials (Spark settings can carry keys): never echoed.
+_MASKED_VALUES = {"extra_spark_conf"}
 
 
 _ACTIVE: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(

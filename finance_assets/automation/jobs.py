@@ -26,6 +26,8 @@ def cadence_keys(cadence: str) -> list[dg.AssetKey]:
                 tables.silver(dataset).key,
                 tables.quarantine(dataset).key,
             ]
+    if cadence == "daily":
+        keys.append(tables.PAYMENT_ORDERS.key)
     return keys + [t.table.key for t in gold_tables() if t.cadence == cadence]
 
 

@@ -2,14 +2,16 @@
 
 Pandera's Spark backend runs one Spark job per check, which dominates run time on large
 partitions. This evaluator reads the same schema objects (dtype, nullable, built-in
-checks, unique) and counts every rule's failing rows in a single aggregation; a second,
-small query fetches sample rows only when something failed. Null values are ignored by
-value checks, as in Pandera.
+checks, unique) and counts every rule's failing rows, and the repeated keys, in a single
+aggregation; a second, small query fetches sample rows only when something failed. Null
+values are ignored by value checks, as in Pandera.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
+from functools import reduce
 
 import pandera.pyspark as pa
 from pyspark.sql import Column, DataFrame
@@ -98,27 +100,32 @@ def evaluate(frame: DataFrame, schema: pa.DataFrameSchema) -> SchemaReport:
         if c in actual and actual[c] != s.dtype.type
     }
     failing = rule_failures(schema, set(actual))
+    keys = list(schema.unique or [])
+    unique = bool(keys) and set(keys) <= set(actual)
+    # One job: every rule's failing rows, and the rows beyond the first of each key.
     counts = frame.agg(
         F.count(F.lit(1)).alias("__rows"),
         *[F.count(F.when(expr, 1)).alias(f"__rule{i}") for i, expr in enumerate(failing.values())],
+        *(_key_counts(keys) if unique else []),
     ).first()
     report.rows = int(counts["__rows"])
     for i, rule in enumerate(failing):
         if counts[f"__rule{i}"]:
             report.failures[rule] = int(counts[f"__rule{i}"])
-    report.failures.update(_duplicates(frame, schema, set(actual)))
+    if unique and counts["__keyed"] > counts["__keys"]:
+        report.failures[f"{'+'.join(keys)}:unique"] = int(counts["__keyed"] - counts["__keys"])
     if report.failures:
         report.samples = _samples(frame, [failing[r] for r in report.failures if r in failing])
     return report
 
 
-def _duplicates(frame: DataFrame, schema: pa.DataFrameSchema, present: set[str]) -> dict[str, int]:
-    keys = list(schema.unique or [])
-    if not keys or not set(keys) <= present:
-        return {}
-    repeated = frame.groupBy(*keys).count().where(F.col("count") > 1)
-    extra = repeated.agg(F.sum(F.col("count") - 1).alias("n")).first()["n"]
-    return {f"{'+'.join(keys)}:unique": int(extra)} if extra else {}
+def _key_counts(keys: list[str]) -> list[Column]:
+    """Rows with a whole key, and distinct keys among them: the difference repeats a key."""
+    whole = reduce(operator.and_, [F.col(k).isNotNull() for k in keys])
+    return [
+        F.count(F.when(whole, 1)).alias("__keyed"),
+        F.count_distinct(*[F.col(k) for k in keys]).alias("__keys"),
+    ]
 
 
 def _samples(frame: DataFrame, conditions: list[Column]) -> list[dict]:

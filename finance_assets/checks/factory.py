@@ -1,14 +1,21 @@
-"""Turn schemas and reconciliation rules into partition-aware Dagster asset checks."""
+"""Turn schemas and reconciliation rules into partition-aware Dagster asset checks.
 
-from collections.abc import Callable
-from datetime import timedelta
+A check is a body that judges a :class:`CheckScope` (the partitions a run wrote). It runs
+either inside the step that wrote its asset (:class:`InStepCheck`: the frames just written are
+still cached, so a schema is judged without reading the table again) or as a check step of its
+own (:func:`table_check`), for rules that compare the asset with other tables.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 import dagster as dg
 import pandera.pyspark as pa
 
 from finance_assets.checks.evaluate import evaluate
 from finance_assets.checks.names import SCHEMA
-from finance_assets.lake.delta import Lake, PartitionRange
+from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
 from finance_assets.lake.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from finance_assets.lake.resources import LakeResource
 from finance_assets.lake.spark import SparkResource
@@ -17,10 +24,12 @@ from finance_assets.lake.tables import Table
 
 def run_range(
     context: dg.AssetCheckExecutionContext,
+    key: dg.AssetKey,
     partitions_def: dg.TimeWindowPartitionsDefinition | None,
     column: str | None,
-) -> PartitionRange | None:
-    """The dates the current run materialized, or None to judge the whole table."""
+) -> Where | None:
+    """The dates of ``key`` the current run materialized (its range, and any partition its
+    step brought up to date beyond it), or None to judge the whole table."""
     tags = context.run.tags
     if partitions_def is None or column is None:
         return None
@@ -32,19 +41,37 @@ def run_range(
         return None
     start = partitions_def.time_window_for_partition_key(first).start.date()
     end = partitions_def.time_window_for_partition_key(last).end.date() - timedelta(days=1)
-    return PartitionRange(column, start, end)
+    run = PartitionRange(column, start, end)
+    extra = {d for d in _materialized_partitions(context, key) if not run.contains(d)}
+    return PartitionSet.of(column, [*run.days(), *extra]) if extra else run
+
+
+def _materialized_partitions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> set:
+    records = context.instance.get_records_for_run(
+        context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    found = set()
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.asset_key == key and event.partition:
+            found.add(date.fromisoformat(event.partition))
+    return found
 
 
 class CheckScope:
-    """What a check body gets: the Spark session, the lake and the run's date range."""
+    """What a check body gets: the Spark session, the lake, the run's dates and, inside the
+    writing step, the frames just written (by table path)."""
 
-    def __init__(self, context, spark: SparkResource, lake: LakeResource, where):
+    def __init__(self, context, spark, lake: Lake, where, written=None):
         self.context = context
-        self.spark = spark.spark_session
-        self.lake: Lake = lake.lake()
-        self.where: PartitionRange | None = where
+        self.spark = spark
+        self.lake: Lake = lake
+        self.where: Where | None = where
+        self.written: dict = dict(written or {})
 
-    def read(self, table: str, where: PartitionRange | None = None):
+    def read(self, table: str, where: Where | None = None):
+        if table in self.written and where is None:
+            return self.written[table]
         return self.lake.read(self.spark, table, where or self.where)
 
 
@@ -73,20 +100,56 @@ def table_check(
     def _check(
         context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
     ) -> dg.AssetCheckResult:
-        where = run_range(context, partitions_def, partition_column)
-        return body(CheckScope(context, spark, lake, where))
+        where = run_range(context, key, partitions_def, partition_column)
+        return body(CheckScope(context, spark.spark_session, lake.lake(), where))
 
     return _check
 
 
-def schema_check(
-    table: Table,
-    schema: pa.DataFrameSchema,
-    partitions_def=None,
-    partition_column: str | None = None,
-    blocking: bool = True,
-) -> dg.AssetChecksDefinition:
-    """The table's Pandera schema as an asset check (ERROR and blocking when ``blocking``)."""
+@dataclass(frozen=True)
+class InStepCheck:
+    """A check evaluated by the step that writes its asset, on the frames it just wrote."""
+
+    name: str
+    description: str
+    body: CheckBody
+    blocking: bool = True
+
+    def spec(self, key: dg.AssetKey) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            self.name, asset=key, description=self.description, blocking=self.blocking
+        )
+
+
+def check_specs(checks: dict[dg.AssetKey, list[InStepCheck]]) -> list[dg.AssetCheckSpec]:
+    return [check.spec(key) for key, found in checks.items() for check in found]
+
+
+def evaluate_in_step(
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    checks: list[InStepCheck],
+    scope: CheckScope,
+) -> Iterator[dg.AssetCheckResult]:
+    """The results of the checks of ``key`` that this step was asked to run."""
+    selected = context.selected_asset_check_keys
+    for check in checks:
+        if dg.AssetCheckKey(key, check.name) not in selected:
+            continue
+        result = check.body(scope)
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=check.name,
+            passed=result.passed,
+            severity=result.severity,
+            description=result.description,
+            metadata=result.metadata,
+        )
+
+
+def schema_check(table: Table, schema: pa.DataFrameSchema, blocking: bool = True) -> InStepCheck:
+    """The table's Pandera schema (ERROR and blocking when ``blocking``, else WARN), judged on
+    the rows the step just wrote."""
     severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
 
     def body(scope: CheckScope) -> dg.AssetCheckResult:
@@ -109,13 +172,10 @@ def schema_check(
             },
         )
 
-    return table_check(
-        table.key,
+    return InStepCheck(
         SCHEMA,
         f"Pandera schema {schema.name}: columns, types (decimal money), nullability, "
         "ranges and enumerations of the partitions just written.",
         body,
-        partitions_def,
-        partition_column,
         blocking,
     )

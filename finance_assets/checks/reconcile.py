@@ -9,23 +9,19 @@ from pyspark.sql import functions as F
 
 from finance_assets.checks.factory import CheckScope
 from finance_assets.contract import PARTITION_COLUMN, Dataset
-from finance_assets.lake.delta import PartitionRange
+from finance_assets.lake.delta import PartitionRange, Where
 
 MAX_MISMATCHES_SHOWN = 10
 EVERYTHING = (date(1, 1, 1), date(9999, 12, 31))
 
 
-def _partitions(scope: CheckScope) -> PartitionRange:
+def _partitions(scope: CheckScope) -> Where:
     return scope.where or PartitionRange(PARTITION_COLUMN, *EVERYTHING)
 
 
-def _silver_range(scope: CheckScope) -> PartitionRange | None:
+def _silver_range(scope: CheckScope) -> Where | None:
     """The silver partitions holding the days of the run's range."""
-    return (
-        PartitionRange(PARTITION_COLUMN, scope.where.start, scope.where.end)
-        if scope.where
-        else None
-    )
+    return scope.where.on(PARTITION_COLUMN) if scope.where else None
 
 
 def _result(passed: bool, severity, description: str, **metadata) -> dg.AssetCheckResult:
@@ -113,19 +109,25 @@ def quarantine_rate(dataset: Dataset, thresholds: QuarantineThresholds):
 
 
 def key_unique_across_partitions(dataset: Dataset):
-    """A key accepted in the partitions just written must not also live in another one."""
+    """A key accepted in the partitions just written must not also live in another one.
+
+    Other partitions are searched only where their files' key statistics overlap the keys
+    just written, so the check costs what the new partitions add, not what history holds."""
     keys = list(dataset.key)
 
     def body(scope: CheckScope) -> dg.AssetCheckResult:
         table = f"silver/{dataset.name}"
         written = scope.read(table).select(*keys)
         # Silver holds a key once per partition, so a repeat inside the range spans partitions.
-        within = written.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
-        repeated = within
-        if scope.where:  # judging a range: also look in every other partition
-            outside = scope.lake.read(scope.spark, table).where(~scope.where.spark_filter())
+        repeated = written.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
+        if scope.where:  # judging some partitions: also look in the others that may hold them
+            bounds = {k: scope.lake.bounds(table, k, scope.where) for k in keys}
+            within = {k: b for k, b in bounds.items() if b is not None}
+            outside = scope.lake.read(scope.spark, table, within=within or None).where(
+                ~scope.where.spark_filter()
+            )
             elsewhere = outside.select(*keys).join(written.distinct(), keys, "left_semi")
-            repeated = within.unionByName(elsewhere).distinct()
+            repeated = repeated.unionByName(elsewhere).distinct()
         sample = repeated.limit(MAX_MISMATCHES_SHOWN + 1).collect()
         count = repeated.count() if len(sample) > MAX_MISMATCHES_SHOWN else len(sample)
         return _result(
@@ -142,10 +144,10 @@ def key_unique_across_partitions(dataset: Dataset):
 
 
 def payments_have_orders(scope: CheckScope) -> dg.AssetCheckResult:
-    """Valid payments whose order is missing: counted as revenue, flagged here (WARN)."""
-    payments = scope.read("silver/payments")
-    orders = scope.lake.read(scope.spark, "silver/orders").select("order_id")
-    orphans = payments.join(orders, "order_id", "left_anti").agg(
+    """Valid payments whose order is missing: counted as revenue, flagged here (WARN). Read
+    from the matching of the run's payment days (no order is searched again)."""
+    links = scope.lake.read(scope.spark, "silver/payment_orders", _silver_range(scope))
+    orphans = links.where(F.col("order_date").isNull()).agg(
         F.count(F.lit(1)).alias("payments"),
         F.coalesce(F.sum("paid_amount"), F.lit(0)).cast("decimal(18,2)").alias("amount"),
         F.coalesce(
@@ -226,7 +228,7 @@ def months_tie_to_days(table: str, revenue: str, expenses: str):
         months = scope.read(f"gold/{table}").select(
             "month", F.col(revenue).alias("revenue"), F.col(expenses).alias("expenses")
         )
-        days = PartitionRange("date", scope.where.start, scope.where.end) if scope.where else None
+        days = scope.where.on("date") if scope.where else None
         summed = (
             scope.lake.read(scope.spark, "gold/daily_kpi", days)
             .groupBy(F.trunc("date", "month").alias("month"))
@@ -281,19 +283,63 @@ def _customer_totals() -> dict:
 
 
 def customers_tie_to_orders(scope: CheckScope) -> dg.AssetCheckResult:
-    """customer_360 totals = sales_performance totals, overall."""
+    """customer_360 agrees with sales_performance, without reading its history.
+
+    - Every order is counted once: the customers' ``total_orders`` add up to the rows of
+      sales_performance (from the Delta log's statistics).
+    - Every change was applied: the customers' totals moved since customer_360's previous
+      version by exactly what the sales_performance rows added and removed in between add up
+      to. (When customer_360 has no previous version, it is compared with all of
+      sales_performance.)"""
+    c360, sales = "gold/customer_360", "gold/sales_performance"
+    lake = scope.lake
     totals = _customer_totals()
-    customers = scope.lake.read(scope.spark, "gold/customer_360").agg(
-        *[F.sum(name).alias(name) for name in totals]
-    )
-    orders = scope.lake.read(scope.spark, "gold/sales_performance").agg(
-        *[expr.alias(name) for name, expr in totals.items()]
-    )
-    return ties(
-        customers.withColumn("k", F.lit(1)),
-        orders.withColumn("k", F.lit(1)),
-        "k",
-        list(totals),
-        "customer_360 vs sales_performance",
+    reflected = lake.inputs(c360).get(sales)
+    now = _sums(lake.read(scope.spark, c360), totals)
+    expected_orders = lake.row_count(sales, reflected)
+    previous, before = _previous_build(lake, c360, sales)
+    changes = lake.changes(sales, before, reflected) if previous is not None else None
+    if changes is None:
+        expected = _sums(lake.read(scope.spark, sales, version=reflected), totals, raw=True)
+        compared = "whole table"
+    else:
+        then = _sums(lake.read(scope.spark, c360, version=previous), totals)
+        added = _sums(lake.read_files(scope.spark, sales, changes.added), totals, raw=True)
+        removed = _sums(lake.read_files(scope.spark, sales, changes.removed), totals, raw=True)
+        expected = {k: then[k] + added[k] - removed[k] for k in totals}
+        compared = f"changes of sales_performance versions {before}..{reflected}"
+    mismatches = {
+        k: {"customer_360": str(now[k]), "expected": str(expected[k])}
+        for k in totals
+        if now[k] != expected[k]
+    }
+    if now["total_orders"] != expected_orders:
+        mismatches["sales_performance rows"] = {
+            "customer_360": str(now["total_orders"]),
+            "expected": str(expected_orders),
+        }
+    return _result(
+        not mismatches,
         dg.AssetCheckSeverity.ERROR,
+        f"customer_360 vs sales_performance: {len(mismatches)} total(s) differ",
+        compared=compared,
+        mismatches=mismatches,
     )
+
+
+def _previous_build(lake, c360: str, sales: str) -> tuple[int | None, int | None]:
+    """customer_360's previous version and the sales_performance version it reflected."""
+    version = lake.version(c360)
+    if not version:
+        return None, None
+    before = lake.inputs(c360, version - 1).get(sales)
+    return (version - 1, before) if before is not None else (None, None)
+
+
+def _sums(frame: DataFrame, totals: dict, raw: bool = False) -> dict:
+    """Column totals of customer rows, or (``raw``) of sales_performance rows."""
+    if raw:
+        row = frame.agg(*[F.coalesce(e, F.lit(0)).alias(k) for k, e in totals.items()]).first()
+    else:
+        row = frame.agg(*[F.coalesce(F.sum(k), F.lit(0)).alias(k) for k in totals]).first()
+    return {k: row[k] for k in totals}

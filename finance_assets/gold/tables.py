@@ -165,7 +165,7 @@ SALES_PERFORMANCE = GoldTable(
     key=("order_id",),
     columns={
         **_order_columns(),
-        "total_paid": money(ge=0).fed_by(*PAID, "silver/payments.order_id"),
+        "total_paid": money(ge=0).fed_by(*PAID, "silver/payment_orders.order_date"),
         "successful_payment_count": count().fed_by("silver/payments.payment_status"),
         "last_payment_date": day(nullable=True).fed_by("silver/payments.payment_date"),
         "pending_amount": money(ge=0).fed_by(
@@ -220,8 +220,8 @@ UNMATCHED_PAYMENTS = GoldTable(
     key=("payment_id",),
     columns=_payment_columns(),
     transform=transforms.unmatched_payments,
-    inputs=(Input(SILVER_PAYMENTS, "payments"), Input(SILVER_ORDERS, "orders", EVERY)),
     unique=False,
+    custom=True,
 )
 
 FINANCIAL_SUMMARY = GoldTable(
@@ -241,15 +241,12 @@ FINANCIAL_SUMMARY = GoldTable(
         "total_expenses": money(ge=0).fed_by(*SPENT),
         "net_profit": money().fed_by(*PAID, *SPENT),
         "expense_ratio_pct": percent().fed_by(*PAID, *SPENT),
-        "orders_paid": count().fed_by("silver/payments.order_id", "silver/orders.order_id"),
+        "orders_paid": count().fed_by(
+            "silver/payment_orders.order_id", "silver/payment_orders.order_date"
+        ),
     },
     transform=transforms.financial_summary,
-    inputs=(
-        Input(SILVER_PAYMENTS, "payments"),
-        Input(SILVER_EXPENSES, "expenses"),
-        Input(SILVER_ORDERS, "orders", EVERY),
-    ),
-    calendar="months",
+    custom=True,
 )
 
 MONTHLY_FINANCIAL_REPORT = GoldTable(

@@ -59,6 +59,11 @@ def day_frame(spark: SparkSession, start: date, end: date, column: str = "date")
     )
 
 
+def dates_frame(spark: SparkSession, values: list[date], column: str) -> DataFrame:
+    """One row per date of ``values``."""
+    return spark.createDataFrame([(v,) for v in values], f"{column} date")
+
+
 def month_frame(spark: SparkSession, start: date, end: date) -> DataFrame:
     """One row per month (its first day) of the inclusive range."""
     return spark.sql(
@@ -165,21 +170,14 @@ def sales_performance(orders: DataFrame, payments: DataFrame) -> DataFrame:
     )
 
 
-def order_days_paid_late(
-    payments: DataFrame, orders: DataFrame, start: date, end: date
-) -> DataFrame:
-    """Order days outside [start, end] whose orders received a SUCCESS payment in ``payments``.
-
-    Those days' ``sales_performance`` rows are stale once these payments land.
-    """
-    late = payments.where(_is("payment_status", SUCCESS)).select("order_id").distinct()
-    return (
-        orders.select("order_id", "order_date")
-        .join(late, "order_id", "left_semi")
-        .where(~F.col("order_date").between(F.lit(start), F.lit(end)))
-        .select("order_date")
-        .distinct()
-    )
+CUSTOMER_TOTALS = (
+    "total_orders",
+    "total_order_value",
+    "total_paid",
+    "outstanding_amount",
+    "overpaid_amount",
+)
+CUSTOMER_360_COLUMNS = ("customer_id", *CUSTOMER_TOTALS, "first_order_date", "last_order_date")
 
 
 def customer_360(sales: DataFrame) -> DataFrame:
@@ -197,9 +195,56 @@ def customer_360(sales: DataFrame) -> DataFrame:
     )
 
 
-def unmatched_payments(payments: DataFrame, orders: DataFrame) -> DataFrame:
-    """Valid payments whose order_id matches no valid order."""
-    return payments.join(orders.select("order_id"), "order_id", "left_anti").select(
+def customer_changes(added: DataFrame, removed: DataFrame) -> DataFrame:
+    """Per customer touched by a change of ``sales_performance``: how much each total moved
+    (rows added minus rows removed) and the first and last order date among the rows added."""
+    plus = customer_360(added).alias("plus")
+    minus = customer_360(removed).alias("minus")
+    joined = plus.join(minus, "customer_id", "full_outer")
+    moved = {
+        name: F.coalesce(F.col(f"plus.{name}"), F.lit(0))
+        - F.coalesce(F.col(f"minus.{name}"), F.lit(0))
+        for name in CUSTOMER_TOTALS
+    }
+    return joined.select(
+        "customer_id",
+        *[(money(e) if name != "total_orders" else e).alias(name) for name, e in moved.items()],
+        F.col("plus.first_order_date").alias("first_order_date"),
+        F.col("plus.last_order_date").alias("last_order_date"),
+    )
+
+
+def apply_customer_changes(current: DataFrame, changes: DataFrame) -> DataFrame:
+    """``customer_360`` after ``changes``: totals moved, order dates widened, customers with no
+    order left dropped. (A customer who lost an order day is recomputed instead: see
+    ``customers_losing_order_days``.)"""
+    old, new = current.alias("old"), changes.alias("new")
+    joined = old.join(new, "customer_id", "full_outer")
+    totals = {
+        name: F.coalesce(F.col(f"old.{name}"), F.lit(0))
+        + F.coalesce(F.col(f"new.{name}"), F.lit(0))
+        for name in CUSTOMER_TOTALS
+    }
+    merged = joined.select(
+        "customer_id",
+        *[(money(e) if name != "total_orders" else e).alias(name) for name, e in totals.items()],
+        F.least("old.first_order_date", "new.first_order_date").alias("first_order_date"),
+        F.greatest("old.last_order_date", "new.last_order_date").alias("last_order_date"),
+    )
+    return merged.where(F.col("total_orders") > 0).select(*CUSTOMER_360_COLUMNS)
+
+
+def customers_losing_order_days(added: DataFrame, removed: DataFrame) -> DataFrame:
+    """Customers with an order day among the rows removed that none of the rows added has:
+    their first or last order date may move inward, which a merge cannot tell."""
+    days = ["customer_id", "order_date"]
+    lost = removed.select(*days).distinct().join(added.select(*days).distinct(), days, "left_anti")
+    return lost.select("customer_id").distinct()
+
+
+def unmatched_payments(links: DataFrame) -> DataFrame:
+    """Valid payments whose order_id matches no valid order (no order day in the matching)."""
+    return links.where(F.col("order_date").isNull()).select(
         "payment_id", "order_id", "payment_date", "paid_amount", "payment_status", "payment_method"
     )
 
@@ -228,12 +273,12 @@ def _monthly_base(months: DataFrame, payments: DataFrame, expenses: DataFrame) -
 
 
 def financial_summary(
-    months: DataFrame, payments: DataFrame, expenses: DataFrame, orders: DataFrame
+    months: DataFrame, payments: DataFrame, expenses: DataFrame, links: DataFrame
 ) -> DataFrame:
-    """Monthly revenue, expenses, net profit, expense ratio and orders paid."""
+    """Monthly revenue, expenses, net profit, expense ratio and orders paid (distinct valid
+    orders with a SUCCESS payment dated that month, from the payments' matching)."""
     paid_orders = (
-        payments.where(_is("payment_status", SUCCESS))
-        .join(orders.select("order_id"), "order_id", "left_semi")
+        links.where(_is("payment_status", SUCCESS) & F.col("order_date").isNotNull())
         .groupBy(F.trunc("payment_date", "month").alias("month"))
         .agg(F.countDistinct("order_id").alias("orders_paid"))
     )

@@ -1,15 +1,22 @@
-"""Delta Lake tables under ``<lake>``: replace partitions atomically, read them back into Spark.
+"""Delta Lake tables under ``<lake>``: replace partitions atomically, read only what is needed,
+and say what changed since a given version.
 
 Two engines, one interface, so asset code never knows which one runs:
 
 - ``DeltaRsLake`` (local Spark, standalone clusters, Spark Connect without Delta jars):
   Spark executors write Parquet files in parallel into a staging folder, the files are
   moved into the table folder, and delta-rs commits them to the Delta log in one
-  transaction that also removes the replaced partitions. Nothing passes through the driver
-  but file names and Parquet footers. A crash before the commit leaves only unreferenced
-  files, which no reader sees.
+  transaction that also removes the replaced partitions. Each add action carries min/max and
+  null-count statistics read from the Parquet footers, so a read by date or by key (an order
+  id) opens only the files that can hold it. A crash before the commit leaves only
+  unreferenced files, which no reader sees.
 - ``SparkDeltaLake`` (Databricks, or any Spark with Delta Lake): native Delta writes with
-  ``replaceWhere``.
+  ``replaceWhere``; the engine does its own data skipping.
+
+Incremental gold needs to know what changed in an input since it last read it:
+:meth:`DeltaRsLake.changes` reads the Delta log's commits after a version and returns the
+files added and removed by data changes (compaction is not a change). A table records the
+input versions it was built from in its own commit (``inputs`` in the commit metadata).
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -32,6 +41,24 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
 from finance_assets.landing.zone import is_s3, local_path
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+INPUTS = "finance.inputs"
+"""Commit metadata key: the versions of the input tables a write was computed from."""
+MAX_STRING_STAT = 64
+SMALL_WRITE_DAYS = 31
+"""A write covering at most this many dates (a day's or a month's run) goes through one task:
+no shuffle, one file per partition. Larger ones (backfills) repartition by date."""
+
+
+def _value(text: str | None):
+    """A partition value as stored in the Delta log, as a Python value."""
+    if text is None or text == HIVE_NULL:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return text
 
 
 @dataclass(frozen=True)
@@ -43,6 +70,28 @@ class PartitionRange:
     start: date
     end: date
     keep: tuple[date, ...] = ()
+
+    def contains(self, value) -> bool:
+        return value is not None and self.start <= value <= self.end and value not in self.keep
+
+    @property
+    def size(self) -> int:
+        """How many dates the range covers."""
+        return (self.end - self.start).days + 1 - len(self.keep)
+
+    def days(self) -> list[date]:
+        """Every day of the range, less ``keep``."""
+        count = (self.end - self.start).days + 1
+        every = (date.fromordinal(self.start.toordinal() + i) for i in range(count))
+        return [d for d in every if d not in self.keep]
+
+    @classmethod
+    def everything(cls, column: str) -> PartitionRange:
+        return cls(column, date.min, date.max)
+
+    def on(self, column: str) -> PartitionRange:
+        """The same dates, of another column."""
+        return PartitionRange(column, self.start, self.end, self.keep)
 
     def spark_filter(self):
         inside = F.col(self.column).between(F.lit(self.start), F.lit(self.end))
@@ -65,12 +114,84 @@ class PartitionRange:
 
 
 @dataclass(frozen=True)
+class PartitionSet:
+    """Some values of a table's date partition column (not necessarily consecutive)."""
+
+    column: str
+    values: tuple[date, ...]
+
+    @classmethod
+    def of(cls, column: str, values: Iterable[date]) -> PartitionSet:
+        return cls(column, tuple(sorted(set(values))))
+
+    @property
+    def start(self) -> date:
+        return self.values[0]
+
+    @property
+    def end(self) -> date:
+        return self.values[-1]
+
+    def contains(self, value) -> bool:
+        return value in self.values
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+    def days(self) -> list[date]:
+        return list(self.values)
+
+    def on(self, column: str) -> PartitionSet:
+        """The same dates, of another column."""
+        return PartitionSet(column, self.values)
+
+    def spark_filter(self):
+        return F.col(self.column).isin(list(self.values))
+
+    def sql(self) -> str:
+        return f"{self.column} IN ({', '.join(repr(str(d)) for d in self.values)})"
+
+    def delta_filters(self) -> list[tuple[str, str, object]]:
+        return [(self.column, "in", [d.isoformat() for d in self.values])]
+
+
+Where = PartitionRange | PartitionSet
+
+
+@dataclass(frozen=True)
 class WriteResult:
-    """What one write did: where, which table version it made, how many rows it holds."""
+    """What one write did: where, which table version it made, how many rows it wrote."""
 
     table_uri: str
     version: int
     rows: int
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One data file of a table and its partition values."""
+
+    path: str
+    partition_values: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Files that data changes added and removed after a version, up to ``version``."""
+
+    version: int
+    added: tuple[FileRef, ...] = ()
+    removed: tuple[FileRef, ...] = ()
+
+    def partition_values(self, column: str) -> set:
+        """Values of ``column`` whose files were added or removed (``None`` included)."""
+        return {f.partition_values.get(column) for f in (*self.added, *self.removed)}
+
+    @property
+    def empty(self) -> bool:
+        return not self.added and not self.removed
 
 
 class Lake(Protocol):
@@ -78,16 +199,49 @@ class Lake(Protocol):
 
     def table_uri(self, table: str) -> str: ...
     def exists(self, table: str) -> bool: ...
+    def version(self, table: str) -> int | None: ...
     def replace_partitions(
-        self, df: DataFrame, table: str, where: PartitionRange
+        self,
+        df: DataFrame,
+        table: str,
+        where: Where,
+        partition_by: Sequence[str] | None = None,
+        inputs: Mapping[str, int | None] | None = None,
     ) -> WriteResult: ...
-    def replace_table(self, df: DataFrame, table: str) -> WriteResult: ...
+    def replace_table(
+        self, df: DataFrame, table: str, inputs: Mapping[str, int | None] | None = None
+    ) -> WriteResult: ...
+    def empty_partitions(
+        self,
+        schema: T.StructType,
+        table: str,
+        where: Where,
+        partition_by: Sequence[str] | None = None,
+        inputs: Mapping[str, int | None] | None = None,
+    ) -> WriteResult: ...
     def read(
-        self, spark: SparkSession, table: str, where: PartitionRange | None = None
+        self,
+        spark: SparkSession,
+        table: str,
+        where: Where | None = None,
+        within: Mapping[str, tuple] | None = None,
+        version: int | None = None,
     ) -> DataFrame: ...
+    def read_arrow(
+        self, table: str, where: Where | None = None, columns: Sequence[str] | None = None
+    ) -> pa.Table: ...
     def partition_row_counts(
-        self, spark: SparkSession, table: str, where: PartitionRange
+        self, spark: SparkSession, table: str, where: Where
     ) -> dict[date, int]: ...
+    def inputs(self, table: str, version: int | None = None) -> dict[str, int]: ...
+    def row_count(self, table: str, version: int | None = None) -> int: ...
+    def bounds(self, table: str, column: str, where: Where | None = None) -> tuple | None: ...
+    def changes(
+        self, table: str, since: int | None, until: int | None = None
+    ) -> Changes | None: ...
+    def read_files(
+        self, spark: SparkSession, table: str, files: Sequence[FileRef]
+    ) -> DataFrame: ...
 
 
 class DeltaRsLake:
@@ -102,26 +256,61 @@ class DeltaRsLake:
             )
         self.root = str(local_path(root).resolve())
 
+    # --- where tables are -------------------------------------------------------------
+
     def table_uri(self, table: str) -> str:
         return str(Path(self.root, table))
 
     def exists(self, table: str) -> bool:
         return Path(self.table_uri(table), "_delta_log").is_dir()
 
-    def replace_partitions(self, df: DataFrame, table: str, where: PartitionRange) -> WriteResult:
-        return self._write(df, table, where.column, where)
+    def version(self, table: str) -> int | None:
+        from deltalake import DeltaTable
 
-    def replace_table(self, df: DataFrame, table: str) -> WriteResult:
-        return self._write(df, table, None, None)
+        return DeltaTable(self.table_uri(table)).version() if self.exists(table) else None
 
-    def _write(self, df, table, partition_column, where) -> WriteResult:
+    # --- writing ----------------------------------------------------------------------
+
+    def replace_partitions(
+        self,
+        df: DataFrame,
+        table: str,
+        where: Where,
+        partition_by: Sequence[str] | None = None,
+        inputs: Mapping[str, int | None] | None = None,
+    ) -> WriteResult:
+        return self._write(df, table, list(partition_by or [where.column]), where, inputs)
+
+    def replace_table(
+        self, df: DataFrame, table: str, inputs: Mapping[str, int | None] | None = None
+    ) -> WriteResult:
+        return self._write(df, table, [], None, inputs)
+
+    def empty_partitions(
+        self,
+        schema: T.StructType,
+        table: str,
+        where: Where,
+        partition_by: Sequence[str] | None = None,
+        inputs: Mapping[str, int | None] | None = None,
+    ) -> WriteResult:
+        """Replace ``where`` with no rows: one commit, no Spark job."""
+        return self._commit(schema, [], table, list(partition_by or [where.column]), where, inputs)
+
+    def _write(self, df, table, partition_by, where, inputs) -> WriteResult:
+        small = where is not None and where.size <= SMALL_WRITE_DAYS
+        actions = self._stage_files(df, Path(self.table_uri(table)), partition_by, small)
+        return self._commit(df.schema, actions, table, partition_by, where, inputs)
+
+    def _commit(self, spark_schema, actions, table, partition_by, where, inputs) -> WriteResult:
         from deltalake import DeltaTable, Schema
-        from deltalake.transaction import create_table_with_add_actions
+        from deltalake.transaction import CommitProperties, create_table_with_add_actions
 
         table_dir = Path(self.table_uri(table))
-        schema = to_arrow_schema(df.schema, timezone="UTC")
-        actions = self._stage_files(df, table_dir, partition_column)
-        partition_by = [partition_column] if partition_column else None
+        schema = to_arrow_schema(spark_schema, timezone="UTC")
+        commit = CommitProperties(
+            custom_metadata={INPUTS: json.dumps(dict(inputs or {}), sort_keys=True)}
+        )
         if not self.exists(table):
             try:
                 create_table_with_add_actions(
@@ -129,7 +318,8 @@ class DeltaRsLake:
                     Schema.from_arrow(schema),
                     actions,
                     mode="error",
-                    partition_by=partition_by,
+                    partition_by=partition_by or None,
+                    commit_properties=commit,
                 )
                 return self._result(table, actions)
             except Exception:
@@ -139,8 +329,9 @@ class DeltaRsLake:
             actions,
             mode="overwrite",
             schema=schema,
-            partition_by=partition_by,
+            partition_by=partition_by or None,
             partition_filters=where.delta_filters() if where else None,
+            commit_properties=commit,
         )
         return self._result(table, actions)
 
@@ -148,17 +339,26 @@ class DeltaRsLake:
         from deltalake import DeltaTable
 
         rows = sum(json.loads(a.stats)["numRecords"] for a in actions)
-        return WriteResult(self.table_uri(table), DeltaTable(self.table_uri(table)).version(), rows)
+        version = DeltaTable(self.table_uri(table)).version()
+        files = tuple(str(Path(self.table_uri(table), a.path)) for a in actions)
+        return WriteResult(self.table_uri(table), version, rows, files)
 
-    def _stage_files(self, df: DataFrame, table_dir: Path, partition_column: str | None):
+    def _stage_files(
+        self, df: DataFrame, table_dir: Path, partition_by: list[str], small: bool = False
+    ):
         from deltalake.transaction import AddAction
 
         staging = Path(self.root, "_staging", uuid.uuid4().hex)
-        if partition_column:
-            # One task per date partition: a day becomes one file, not one per upstream task.
-            writer = df.repartition(F.col(partition_column)).write.partitionBy(partition_column)
+        if partition_by and small:
+            # A few partitions' worth (a day's run): one task writes them, no shuffle.
+            writer = df.coalesce(1).write.partitionBy(*partition_by)
+        elif partition_by:
+            # One task per partition value: a day becomes one file, not one per upstream task.
+            writer = df.repartition(*[F.col(c) for c in partition_by]).write.partitionBy(
+                *partition_by
+            )
         else:
-            writer = df.write
+            writer = df.coalesce(1).write if small else df.write
         # "error" rather than its alias "errorifexists": Spark Connect's client accepts only
         # append, overwrite, error and ignore.
         writer = writer.mode("error")
@@ -168,8 +368,8 @@ class DeltaRsLake:
             for file in sorted(staging.rglob("*.parquet")):
                 if file.name.startswith((".", "_")):
                     continue
-                rows = pq.read_metadata(file).num_rows
-                if rows == 0:
+                metadata = pq.read_metadata(file)
+                if metadata.num_rows == 0:
                     continue
                 relative = file.relative_to(staging)
                 target = table_dir / relative
@@ -182,59 +382,261 @@ class DeltaRsLake:
                         partition_values=_partition_values(relative),
                         modification_time=int(time.time() * 1000),
                         data_change=True,
-                        stats=json.dumps({"numRecords": rows}),
+                        stats=json.dumps(file_statistics(metadata)),
                     )
                 )
             return actions
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def read(
-        self, spark: SparkSession, table: str, where: PartitionRange | None = None
-    ) -> DataFrame:
+    # --- reading ----------------------------------------------------------------------
+
+    def _actions(self, table: str, version: int | None = None) -> pa.Table:
         from deltalake import DeltaTable
 
+        dt = DeltaTable(self.table_uri(table), version=version)
+        return pa.table(dt.get_add_actions(flatten=True))
+
+    def files(
+        self,
+        table: str,
+        where: Where | None = None,
+        within: Mapping[str, tuple] | None = None,
+        version: int | None = None,
+    ) -> list[FileRef]:
+        """The table's data files that can hold rows of ``where`` whose columns lie ``within``
+        the given (low, high) bounds: partition values decide first, then each file's min/max
+        statistics (data skipping)."""
+        if not self.exists(table):
+            return []
+        chosen = []
+        for action in self._actions(table, version).to_pylist():
+            partition = _partition_of(action)
+            if where is not None and not where.contains(partition.get(where.column)):
+                continue
+            if all(_overlaps(action, partition, c, b) for c, b in (within or {}).items()):
+                chosen.append(FileRef(str(Path(self.table_uri(table), action["path"])), partition))
+        return chosen
+
+    def bounds(self, table: str, column: str, where: Where | None = None) -> tuple | None:
+        """(min, max) of ``column`` over the files of ``where``, from the Delta log's
+        statistics; None when no file has them (or there is no file)."""
+        low = high = None
+        for action in self._actions(table).to_pylist() if self.exists(table) else []:
+            partition = _partition_of(action)
+            if where is not None and not where.contains(partition.get(where.column)):
+                continue
+            file_low, file_high = action.get(f"min.{column}"), action.get(f"max.{column}")
+            if file_low is None or file_high is None:
+                if action.get("num_records"):
+                    return None  # a file without statistics: bounds unknown
+                continue
+            low = file_low if low is None else min(low, file_low)
+            high = file_high if high is None else max(high, file_high)
+        return None if low is None else (low, high)
+
+    def read(
+        self,
+        spark: SparkSession,
+        table: str,
+        where: Where | None = None,
+        within: Mapping[str, tuple] | None = None,
+        version: int | None = None,
+    ) -> DataFrame:
+        """The rows of ``where`` (and, with ``within``, only those whose columns lie between
+        the given bounds), reading only the files that can hold them."""
         if not self.exists(table):
             raise FileNotFoundError(
                 f"Delta table {self.table_uri(table)} does not exist yet: "
                 "materialize its asset first."
             )
-        dt = DeltaTable(self.table_uri(table))
-        schema = from_arrow_schema(pa.schema(dt.schema().to_arrow()), prefer_timestamp_ntz=False)
-        pruning = where.delta_filters() if where else None
-        files = [str(local_path(u)) for u in dt.file_uris(file_pruning_predicate=pruning)]
-        if not files:
+        frame = self.read_files(spark, table, self.files(table, where, within, version), version)
+        for column, (low, high) in (within or {}).items():
+            frame = frame.where(F.col(column).between(F.lit(low), F.lit(high)))
+        return frame
+
+    def read_files(
+        self,
+        spark: SparkSession,
+        table: str,
+        files: Sequence[FileRef],
+        version: int | None = None,
+    ) -> DataFrame:
+        """Rows of these data files (files of older versions too, until they are vacuumed)."""
+        schema = self.spark_schema(table, version)
+        paths = [f.path for f in files]
+        if not paths:
             return spark.createDataFrame([], schema)
-        frame = spark.read.schema(schema).option("basePath", self.table_uri(table)).parquet(*files)
+        frame = spark.read.schema(schema).option("basePath", self.table_uri(table)).parquet(*paths)
         return frame.select(*schema.fieldNames())
 
-    def partition_row_counts(
-        self, spark: SparkSession, table: str, where: PartitionRange
-    ) -> dict[date, int]:
-        """Rows per partition from the Delta log's file statistics: no data is read."""
+    def spark_schema(self, table: str, version: int | None = None) -> T.StructType:
+        from deltalake import DeltaTable
+
+        dt = DeltaTable(self.table_uri(table), version=version)
+        return from_arrow_schema(pa.schema(dt.schema().to_arrow()), prefer_timestamp_ntz=False)
+
+    def read_arrow(
+        self, table: str, where: Where | None = None, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Rows of ``where`` read by PyArrow on this machine, without Spark (metadata, checks
+        of a few rows)."""
         from deltalake import DeltaTable
 
         if not self.exists(table):
-            return {}
-        actions = pa.table(DeltaTable(self.table_uri(table)).get_add_actions(flatten=True))
-        column = f"partition.{where.column}"
+            return pa.table({})
+        dt = DeltaTable(self.table_uri(table))
+        schema = pa.schema(dt.schema().to_arrow())
+        partitioning = dt.metadata().partition_columns
+        dataset = ds.dataset(
+            [f.path for f in self.files(table, where)],
+            schema=schema,
+            format="parquet",
+            partitioning=ds.partitioning(
+                pa.schema([schema.field(c) for c in partitioning]), flavor="hive"
+            )
+            if partitioning
+            else None,
+            partition_base_dir=self.table_uri(table),
+        )
+        return dataset.to_table(columns=list(columns) if columns else None)
+
+    def partition_row_counts(
+        self, spark: SparkSession, table: str, where: Where
+    ) -> dict[date, int]:
+        """Rows per partition from the Delta log's file statistics: no data is read."""
         counts: dict[date, int] = {}
+        if not self.exists(table):
+            return counts
+        actions = self._actions(table)
+        column = f"partition.{where.column}"
         for day, rows in zip(
             actions.column(column).to_pylist(),
             actions.column("num_records").to_pylist(),
             strict=True,
         ):
-            day = date.fromisoformat(day) if isinstance(day, str) else day
-            if where.start <= day <= where.end and day not in where.keep:
+            day = _value(day) if isinstance(day, str) else day
+            if where.contains(day):
                 counts[day] = counts.get(day, 0) + int(rows)
         return counts
+
+    def row_count(self, table: str, version: int | None = None) -> int:
+        """Rows of the whole table (at ``version``), from the Delta log's statistics."""
+        if not self.exists(table):
+            return 0
+        return sum(self._actions(table, version).column("num_records").to_pylist())
+
+    # --- what changed -----------------------------------------------------------------
+
+    def inputs(self, table: str, version: int | None = None) -> dict[str, int]:
+        """The input versions a commit (default: the latest) was computed from."""
+        version = self.version(table) if version is None else version
+        if version is None:
+            return {}
+        commit = Path(self.table_uri(table), "_delta_log", f"{version:020d}.json")
+        if not commit.exists():
+            return {}
+        for line in commit.read_text().splitlines():
+            info = json.loads(line).get("commitInfo")
+            if info and info.get(INPUTS):
+                return {k: int(v) for k, v in json.loads(info[INPUTS]).items() if v is not None}
+        return {}
+
+    def changes(self, table: str, since: int | None, until: int | None = None) -> Changes | None:
+        """Files added and removed by data changes after version ``since`` up to ``until``
+        (default: now); None when that cannot be known (no such table, no version to start
+        from, log entries cleaned up)."""
+        latest = self.version(table)
+        current = latest if until is None else until
+        if latest is None or since is None or since > current or current > latest:
+            return None
+        added: dict[str, FileRef] = {}
+        removed: dict[str, FileRef] = {}
+        log = Path(self.table_uri(table), "_delta_log")
+        for version in range(since + 1, current + 1):
+            commit = log / f"{version:020d}.json"
+            if not commit.exists():
+                return None
+            for line in commit.read_text().splitlines():
+                action = json.loads(line)
+                for kind, into, other in (("add", added, removed), ("remove", removed, added)):
+                    body = action.get(kind)
+                    if not body or not body.get("dataChange", True):
+                        continue
+                    path = str(Path(self.table_uri(table), body["path"]))
+                    if other.pop(path, None) is None:  # added then removed: no net change
+                        values = body.get("partitionValues") or {}
+                        into[path] = FileRef(path, {k: _value(v) for k, v in values.items()})
+        return Changes(current, tuple(added.values()), tuple(removed.values()))
+
+
+def _partition_of(action: dict) -> dict:
+    """An add action's partition values, as Python values."""
+    return {
+        k.removeprefix("partition."): _value(v) if isinstance(v, str) else v
+        for k, v in action.items()
+        if k.startswith("partition.")
+    }
+
+
+def _overlaps(action: dict, partition: dict, column: str, bounds: tuple) -> bool:
+    """Whether a file can hold a row whose ``column`` lies within ``bounds`` (low, high)."""
+    low, high = bounds
+    if column in partition:
+        value = partition[column]
+        return value is not None and low <= value <= high
+    file_low, file_high = action.get(f"min.{column}"), action.get(f"max.{column}")
+    if file_low is None or file_high is None:
+        return True
+    return file_low <= high and low <= file_high
+
+
+def file_statistics(metadata: pq.FileMetaData) -> dict:
+    """Delta ``stats`` of a Parquet file from its footer: row count, and per column the
+    null count and, for ids, dates and short strings, the min and max."""
+    stats: dict = {"numRecords": metadata.num_rows, "minValues": {}, "maxValues": {}}
+    nulls: dict[str, int] = {}
+    schema = metadata.schema.to_arrow_schema()
+    for index, name in enumerate(metadata.schema.names):
+        arrow_type = schema.field(name).type
+        low = high = None
+        complete = True
+        for group in range(metadata.num_row_groups):
+            column = metadata.row_group(group).column(index).statistics
+            if column is None or not column.has_null_count:
+                complete = False
+                break
+            nulls[name] = nulls.get(name, 0) + column.null_count
+            if column.has_min_max:
+                low = column.min if low is None else min(low, column.min)
+                high = column.max if high is None else max(high, column.max)
+        if not complete:
+            nulls.pop(name, None)
+            continue
+        bounds = _json_bounds(arrow_type, low, high)
+        if bounds:
+            stats["minValues"][name], stats["maxValues"][name] = bounds
+    stats["nullCount"] = nulls
+    return stats
+
+
+def _json_bounds(arrow_type: pa.DataType, low, high):
+    if low is None or high is None:
+        return None
+    if pa.types.is_integer(arrow_type):
+        return int(low), int(high)
+    if pa.types.is_date32(arrow_type):
+        return low.isoformat(), high.isoformat()
+    if pa.types.is_string(arrow_type) and max(len(low), len(high)) <= MAX_STRING_STAT:
+        return low, high
+    return None
 
 
 def _partition_values(relative: Path) -> dict[str, str | None]:
     values: dict[str, str | None] = {}
     for part in relative.parts[:-1]:
         key, _, value = part.partition("=")
-        values[key] = None if value == "__HIVE_DEFAULT_PARTITION__" else value
+        values[key] = None if value == HIVE_NULL else value
     return values
 
 
@@ -244,7 +646,9 @@ class SparkDeltaLake:
     Tables live at ``<root>/<layer>/<name>`` (any location the engine can write, e.g.
     ``s3://bucket/lake``), or, with ``catalog_schema`` (``catalog.schema``), are Unity Catalog
     managed tables named ``catalog.schema.<layer>_<name>`` (``gold/daily_kpi`` becomes
-    ``catalog.schema.gold_daily_kpi``).
+    ``catalog.schema.gold_daily_kpi``). The engine skips files by its own statistics; what
+    changed between versions is not tracked here (``changes`` is None), so incremental gold
+    falls back to recomputing from its inputs.
     """
 
     def __init__(self, root: str, catalog_schema: str | None = None):
@@ -280,26 +684,58 @@ class SparkDeltaLake:
         except Exception:
             return False
 
+    def version(self, table: str) -> int | None:
+        if not self.exists(table):
+            return None
+        last = self._session().sql(f"DESCRIBE HISTORY {self._spark_name(table)} LIMIT 1").first()
+        return int(last["version"])
+
     def _save(self, writer, table: str) -> None:
         if self.catalog_schema:
             writer.saveAsTable(self.table_uri(table))
         else:
             writer.save(self.table_uri(table))
 
-    def replace_partitions(self, df: DataFrame, table: str, where: PartitionRange) -> WriteResult:
+    def replace_partitions(
+        self,
+        df: DataFrame,
+        table: str,
+        where: Where,
+        partition_by: Sequence[str] | None = None,
+        inputs: Mapping[str, int | None] | None = None,
+    ) -> WriteResult:
         writer = (
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", where.sql())
-            .partitionBy(where.column)
+            .option("userMetadata", json.dumps({INPUTS: dict(inputs or {})}))
+            .partitionBy(*(partition_by or [where.column]))
         )
         self._save(writer, table)
         return self._result(self._session(df.sparkSession), table)
 
-    def replace_table(self, df: DataFrame, table: str) -> WriteResult:
-        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    def replace_table(
+        self, df: DataFrame, table: str, inputs: Mapping[str, int | None] | None = None
+    ) -> WriteResult:
+        writer = (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("overwriteSchema", "true")
+            .option("userMetadata", json.dumps({INPUTS: dict(inputs or {})}))
+        )
         self._save(writer, table)
         return self._result(self._session(df.sparkSession), table)
+
+    def empty_partitions(
+        self,
+        schema: T.StructType,
+        table: str,
+        where: Where,
+        partition_by: Sequence[str] | None = None,
+        inputs: Mapping[str, int | None] | None = None,
+    ) -> WriteResult:
+        empty = self._session().createDataFrame([], schema)
+        return self.replace_partitions(empty, table, where, partition_by, inputs)
 
     def _result(self, spark: SparkSession, table: str) -> WriteResult:
         last = spark.sql(f"DESCRIBE HISTORY {self._spark_name(table)} LIMIT 1").first()
@@ -307,22 +743,63 @@ class SparkDeltaLake:
         return WriteResult(self.table_uri(table), int(last["version"]), rows)
 
     def read(
-        self, spark: SparkSession, table: str, where: PartitionRange | None = None
+        self,
+        spark: SparkSession,
+        table: str,
+        where: Where | None = None,
+        within: Mapping[str, tuple] | None = None,
+        version: int | None = None,
     ) -> DataFrame:
         spark = self._session(spark)
+        reader = spark.read
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
         if self.catalog_schema:
-            frame = spark.read.table(self.table_uri(table))
+            frame = reader.table(self.table_uri(table))
         else:
-            frame = spark.read.format("delta").load(self.table_uri(table))
-        return frame.where(where.spark_filter()) if where else frame
+            frame = reader.format("delta").load(self.table_uri(table))
+        if where is not None:
+            frame = frame.where(where.spark_filter())
+        for column, (low, high) in (within or {}).items():
+            frame = frame.where(F.col(column).between(F.lit(low), F.lit(high)))
+        return frame
+
+    def read_arrow(
+        self, table: str, where: Where | None = None, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        frame = self.read(self._session(), table, where)
+        return frame.select(*(columns or frame.columns)).toArrow()
 
     def partition_row_counts(
-        self, spark: SparkSession, table: str, where: PartitionRange
+        self, spark: SparkSession, table: str, where: Where
     ) -> dict[date, int]:
         if not self.exists(table):
             return {}
         rows = self.read(spark, table, where).groupBy(where.column).count().collect()
         return {r[where.column]: int(r["count"]) for r in rows}
+
+    def row_count(self, table: str, version: int | None = None) -> int:
+        if not self.exists(table):
+            return 0
+        return self.read(self._session(), table, version=version).count()
+
+    def inputs(self, table: str, version: int | None = None) -> dict[str, int]:
+        return {}
+
+    def bounds(self, table: str, column: str, where: Where | None = None) -> tuple | None:
+        return None
+
+    def changes(self, table: str, since: int | None, until: int | None = None) -> Changes | None:
+        return None
+
+    def read_files(
+        self,
+        spark: SparkSession,
+        table: str,
+        files: Sequence[FileRef],
+        version: int | None = None,
+    ) -> DataFrame:
+        raise NotImplementedError("spark-delta tables are read by predicate, not by file")
 
 
 def empty_like(spark: SparkSession, schema: T.StructType) -> DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -77,3 +78,23 @@ def materialized_range(context: dg.AssetExecutionContext, column: str) -> Partit
 
 def _to_date(moment: datetime) -> date:
     return moment.date()
+
+
+def log_extra_partitions(
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    partitions_def: dg.PartitionsDefinition,
+    days: Iterable[date],
+    why: str,
+) -> list[str]:
+    """Record materializations of partitions a step wrote beyond its run's own (late data
+    brought forward), so the UI shows them updated by this run. Returns their keys."""
+    keys = []
+    for day in sorted(set(days)):
+        partition = day.isoformat()
+        if partitions_def.has_partition_key(partition):
+            context.log_event(
+                dg.AssetMaterialization(asset_key=key, partition=partition, metadata={"why": why})
+            )
+            keys.append(partition)
+    return keys

@@ -8,6 +8,7 @@
 import email
 import json
 import logging
+import os
 import threading
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,7 @@ from aiosmtpd.controller import Controller
 
 from finance_assets.automation.alerts import (
     Alert,
+    AlertConfig,
     EmailSink,
     LogSink,
     WebhookSink,
@@ -26,11 +28,12 @@ from finance_assets.automation.alerts import (
     build_run_failure_sensor,
     build_sinks,
     deliver,
+    run_failure_alert,
 )
-from finance_assets.ops.chains import CHAIN_TAG, Step, encode_chain
-from finance_assets.ops.config import AlertConfig, OpsConfig, OpsConfigError
 from finance_assets.automation.freshness import EXPECTED_PARTITION, FRESHNESS_CHECK
-from finance_assets.settings import Settings
+from finance_assets.automation.tags import TRIGGER_TAG
+from finance_assets.lake.partitions import RANGE_END_TAG, RANGE_START_TAG
+from finance_assets.settings import ConfigError, Settings
 from finance_assets_tests.support.s3_server import HOST, free_port
 
 SECRET = "T000/B000/s3cr3t-token"
@@ -104,8 +107,25 @@ def smtp():
         controller.stop()
 
 
+@pytest.fixture(autouse=True)
+def no_alert_settings_from_the_environment(monkeypatch):
+    """Every alert setting of these tests is the test's own, whatever the shell exports."""
+    for name in [n for n in os.environ if n.startswith("FINANCE_ALERT_")] + ["FINANCE_UI_URL"]:
+        monkeypatch.delenv(name, raising=False)
+
+
 def _config(tmp_path: Path, **overrides) -> AlertConfig:
     return AlertConfig(log_path=tmp_path / "alerts.log", **overrides)
+
+
+def _settings(tmp_path: Path, **overrides) -> Settings:
+    """Settings whose alerts go to ``<tmp_path>/alerts.log`` (and wherever ``overrides`` say)."""
+    return Settings.load(
+        landing_uri="landing",
+        lake_uri=str(tmp_path / "lake"),
+        alert_log=str(tmp_path / "alerts.log"),
+        **overrides,
+    )
 
 
 ALERT = Alert(
@@ -124,15 +144,15 @@ def _no_sleep(_seconds):
 # --- sinks ----------------------------------------------------------------------------
 
 
-def test_log_sink_is_the_default_and_appends_json_lines(tmp_path, monkeypatch):
-    for name in ("FINANCE_ALERT_LOG", "FINANCE_ALERT_WEBHOOK_URL", "FINANCE_ALERT_SMTP_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    config = OpsConfig.from_env(Settings(landing_uri="l", lake_uri=str(tmp_path / "lake")))
-    assert config.alerts.sink_names == ["log"]
-    assert config.alerts.log_path == tmp_path / "alerts.log"
-    sinks = build_sinks(config.alerts)
-    assert deliver(ALERT, sinks, config.alerts) == {"log": "sent"}
-    assert deliver(ALERT, sinks, config.alerts) == {"log": "sent"}
+def test_log_sink_is_the_default_and_appends_json_lines(tmp_path):
+    config = AlertConfig.from_settings(
+        Settings.load(landing_uri="l", lake_uri=str(tmp_path / "lake"))
+    )
+    assert config.sink_names == ["log"]
+    assert config.log_path == tmp_path / "alerts.log"
+    sinks = build_sinks(config)
+    assert deliver(ALERT, sinks, config) == {"log": "sent"}
+    assert deliver(ALERT, sinks, config) == {"log": "sent"}
     lines = (tmp_path / "alerts.log").read_text().splitlines()
     assert len(lines) == 2
     record = json.loads(lines[0])
@@ -225,9 +245,10 @@ def test_all_three_sinks_from_the_environment(tmp_path, monkeypatch, webhook, sm
     monkeypatch.setenv("FINANCE_ALERT_SMTP_HOST", HOST)
     monkeypatch.setenv("FINANCE_ALERT_SMTP_PORT", str(controller.port))
     monkeypatch.setenv("FINANCE_ALERT_SMTP_TO", "oncall@example.com")
-    config = OpsConfig.from_env(Settings(landing_uri="l", lake_uri="k")).alerts
+    settings = Settings.load(landing_uri="l", lake_uri="k")
+    config = AlertConfig.from_settings(settings)
     assert config.sink_names == ["log", "webhook", "email"]
-    assert SECRET not in repr(config)
+    assert SECRET not in repr(config) and SECRET not in repr(settings)
     assert deliver(ALERT, build_sinks(config), config) == {
         "log": "sent",
         "webhook": "sent",
@@ -239,9 +260,10 @@ def test_all_three_sinks_from_the_environment(tmp_path, monkeypatch, webhook, sm
 
 def test_smtp_host_without_recipients_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("FINANCE_ALERT_SMTP_HOST", "localhost")
-    monkeypatch.delenv("FINANCE_ALERT_SMTP_TO", raising=False)
-    with pytest.raises(OpsConfigError, match="FINANCE_ALERT_SMTP_TO"):
-        OpsConfig.from_env(Settings(landing_uri="l", lake_uri="k"))
+    monkeypatch.setenv("FINANCE_ALERT_SMTP_PASSWORD", PASSWORD)
+    with pytest.raises(ConfigError, match="FINANCE_ALERT_SMTP_TO") as raised:
+        Settings.load(landing_uri="l", lake_uri="k")
+    assert PASSWORD not in str(raised.value)
 
 
 # --- sensors: once per incident -------------------------------------------------------
@@ -251,24 +273,31 @@ def _alerts(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_a_failed_run_alerts_once_with_its_steps_checks_and_stopped_chain(tmp_path, webhook):
-    config = _config(tmp_path, webhook_url=webhook.url, ui_url="http://127.0.0.1:3000")
-    sensor = build_run_failure_sensor(OpsConfig(alerts=config), build_sinks(config))
+def test_a_failed_run_alerts_once_with_its_steps_and_checks(tmp_path, webhook):
+    settings = _settings(tmp_path, alert_webhook_url=webhook.url, ui_url="http://127.0.0.1:3000/")
+    config = AlertConfig.from_settings(settings)
+    sensor = build_run_failure_sensor(settings, build_sinks(config))
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
 
-    @dg.asset(check_specs=[dg.AssetCheckSpec("rows_reconcile", asset="table", blocking=True)])
+    @dg.asset(
+        partitions_def=daily,
+        check_specs=[dg.AssetCheckSpec("rows_reconcile", asset="table", blocking=True)],
+    )
     def table():
         yield dg.MaterializeResult()
         yield dg.AssetCheckResult(passed=False, description="bronze 10 != silver 9 + 0")
 
-    @dg.asset(deps=[table])
+    @dg.asset(partitions_def=daily, deps=[table])
     def downstream():
         return None
 
     defs = dg.Definitions(assets=[table, downstream])
-    chain = encode_chain([Step(("gold/financial_summary",), "2024-01-01", "2024-01-01")])
     with dg.instance_for_test() as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, raise_on_error=False, tags={CHAIN_TAG: chain}
+            instance=instance,
+            raise_on_error=False,
+            partition_key="2024-01-02",
+            tags={TRIGGER_TAG: "landing"},
         )
         assert not result.success  # a failed blocking check fails the run
         (failure,) = instance.fetch_run_status_changes(
@@ -283,13 +312,32 @@ def test_a_failed_run_alerts_once_with_its_steps_checks_and_stopped_chain(tmp_pa
         sensor(context)
     (record,) = _alerts(config.log_path)
     assert record["incident"] == f"run:{result.run_id}"
-    assert record["title"] == "Run failed: __ASSET_JOB"
-    text = "\n".join(record["lines"])
-    assert "Failed step table" in text
-    assert "Failed check table:rows_reconcile (ERROR): bronze 10 != silver 9 + 0" in text
-    assert "Not started because this run failed: 1 asset(s) 2024-01-01" in text
+    assert record["kind"] == "run_failure"
+    assert record["title"] == "Run failed: __ASSET_JOB 2024-01-02"
+    # Exactly: who started it, the failed step, the failed check; nothing about other runs
+    # (monthly gold follows by its automation condition, there is no chain to report).
+    assert record["lines"] == [
+        f"Run {result.run_id} (started by landing)",
+        "Failed step table: table: rows_reconcile",
+        "Failed check table:rows_reconcile (ERROR): bronze 10 != silver 9 + 0",
+    ]
     assert record["url"] == f"http://127.0.0.1:3000/runs/{result.run_id}"
-    assert len(webhook.bodies) == 1
+    (body,) = webhook.bodies
+    assert body["text"].startswith("[finance-assets] Run failed: __ASSET_JOB 2024-01-02\n")
+
+
+def test_a_failed_range_run_names_its_range(tmp_path):
+    config = _config(tmp_path)
+    run = dg.DagsterRun(
+        job_name="daily_assets",
+        run_id="range-run",
+        tags={RANGE_START_TAG: "2024-01-02", RANGE_END_TAG: "2024-01-05", TRIGGER_TAG: "cli"},
+    )
+    with dg.instance_for_test() as instance:
+        alert = run_failure_alert(instance, run, [], config, failure_message="Run was killed")
+    assert alert.title == "Run failed: daily_assets 2024-01-02..2024-01-05"
+    assert alert.lines == ("Run range-run (started by cli)", "Run was killed")
+    assert alert.url is None  # no FINANCE_UI_URL, no link
 
 
 def _check_defs() -> dg.Definitions:
@@ -335,8 +383,10 @@ def _check_defs() -> dg.Definitions:
 
 
 def test_failed_checks_and_stale_tables_alert_once_per_incident(tmp_path):
-    config = _config(tmp_path)
-    sensor = build_check_alert_sensor(OpsConfig(alerts=config), build_sinks(config))
+    settings = _settings(tmp_path)
+    config = AlertConfig.from_settings(settings)
+    assert config.sink_names == ["log"]
+    sensor = build_check_alert_sensor(settings, build_sinks(config))
     defs = _check_defs()
     job = defs.resolve_job_def("check_job")
     cursor = None

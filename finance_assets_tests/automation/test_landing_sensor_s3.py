@@ -7,15 +7,38 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from finance_assets.definitions import load_definitions
-from finance_assets.ops.chains import CHAIN_TAG, decode_chain
 from finance_assets.automation.landing_sensor import LANDING_SENSOR, decode_cursor
+from finance_assets.automation.tags import BATCH_TAG, TRIGGER_TAG
+from finance_assets.contract import ORDERS as ORDERS_DATASET
+from finance_assets.definitions import load_definitions
+from finance_assets.gold.tables import gold_tables
+from finance_assets.lake import tables
+from finance_assets.lake.partitions import RANGE_END_TAG, RANGE_START_TAG
 from finance_assets.landing.resource import LandingResource
 from finance_assets.settings import Settings
 from finance_assets_tests.support.s3_server import moto_s3_server
 
 BUCKET, PREFIX = "drops", "finance/landing"
 ORDERS = "order_id,order_date,customer_id,product_category,order_amount,order_status\n"
+ORDERS_LAYERS = {
+    tables.bronze(ORDERS_DATASET).key,
+    tables.silver(ORDERS_DATASET).key,
+    tables.quarantine(ORDERS_DATASET).key,
+}
+DAILY_GOLD = {t.table.key for t in gold_tables() if t.cadence == "daily"}
+MONTHLY_GOLD = {t.table.key for t in gold_tables() if t.cadence == "monthly"}
+
+
+def _assert_one_orders_day(request: dg.RunRequest, day: str) -> None:
+    """A run of one day: orders' layers and the daily gold they feed (the exact selection is
+    test_landing_sensor.py's); monthly gold follows by its automation condition, not here."""
+    selected = set(request.asset_selection)
+    assert request.partition_key == day
+    assert RANGE_START_TAG not in request.tags and RANGE_END_TAG not in request.tags
+    assert selected >= ORDERS_LAYERS | DAILY_GOLD
+    assert not selected & MONTHLY_GOLD
+    assert {k for k in selected if k.path[0] == "bronze"} == {tables.bronze(ORDERS_DATASET).key}
+    assert request.tags[TRIGGER_TAG] == "landing"
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +97,7 @@ def test_sensor_sees_new_and_changed_s3_objects_by_etag(s3, endpoint, tmp_path, 
         # Same key, new content: the ETag changes, so does that day.
         _put(s3, "orders", "2024-01-01", "a.csv", ORDERS + "1,2024-01-01,C1,Books,2.00,PENDING\n")
         (request,) = tick().run_requests
-        assert request.partition_key == "2024-01-01"
-        (month,) = decode_chain(request.tags[CHAIN_TAG])[:1]
-        assert (month.start, month.assets) == ("2024-01-01", ("gold/financial_summary",))
+        _assert_one_orders_day(request, "2024-01-01")
 
         # Rewritten with identical bytes: same ETag, nothing to do.
         _put(s3, "orders", "2024-01-01", "a.csv", ORDERS + "1,2024-01-01,C1,Books,2.00,PENDING\n")
@@ -85,7 +106,14 @@ def test_sensor_sees_new_and_changed_s3_objects_by_etag(s3, endpoint, tmp_path, 
         # A late file for an old day, and a new day: two separate runs, never a range.
         _put(s3, "orders", "2024-01-02", "late.csv", ORDERS + "3,2024-01-02,C2,Toys,5.00,PENDING\n")
         _put(s3, "orders", "2024-01-04", "a.csv", ORDERS + "4,2024-01-04,C2,Toys,5.00,PENDING\n")
-        (request,) = tick().run_requests
-        assert request.partition_key == "2024-01-02"
-        following = decode_chain(request.tags[CHAIN_TAG])
-        assert (following[0].start, following[0].end) == ("2024-01-04", "2024-01-04")
+        late, new = tick().run_requests
+        _assert_one_orders_day(late, "2024-01-02")
+        _assert_one_orders_day(new, "2024-01-04")
+        # One batch (one set of changes), one run key each.
+        assert late.tags[BATCH_TAG] == new.tags[BATCH_TAG]
+        assert late.run_key != new.run_key
+        assert set(decode_cursor(cursor)) == {
+            "orders/2024-01-01",
+            "orders/2024-01-02",
+            "orders/2024-01-04",
+        }

@@ -17,7 +17,6 @@ from finance_assets.automation.freshness import (
 )
 from finance_assets.automation.jobs import build_jobs
 from finance_assets.automation.landing_sensor import build_landing_sensor
-from finance_assets.automation.late_payments import late_payments_sensor
 from finance_assets.automation.schedules import build_daily_schedule
 from finance_assets.lake.partitions import build_partitioning
 from finance_assets.settings import current_settings
@@ -39,7 +38,6 @@ def defs() -> dg.Definitions:
         sensors=[
             build_landing_sensor(partitions, settings),
             build_automation_sensor(settings.ops_default_running),
-            late_payments_sensor,
             build_run_failure_sensor(settings, sinks),
             build_check_alert_sensor(settings, sinks),
         ],

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import dagster as dg
 from pydantic import Field
 
-from finance_assets.bronze.transforms import read_landing, with_ingestion_stamp
+from finance_assets.bronze.transforms import bronze_schema, read_landing, with_ingestion_stamp
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset
 from finance_assets.lake import tables
 from finance_assets.lake.metadata import table_metadata
@@ -90,26 +90,31 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         context.log.info(
             f"Ingesting {len(files)} {dataset.name} file(s) for {where.start}..{where.end}"
         )
-        parsed = read_landing(
-            spark.spark_session, files, dataset, landing.s3_options, landing.native_reads
-        )
-        rows = with_ingestion_stamp(parsed, dataset, datetime.now(timezone.utc), context.run.run_id)
-        try:
-            result = store.replace_partitions(rows, table.path, where)
-        except Exception as exc:
-            unreadable = unreadable_file(exc)
-            if unreadable is None:
-                raise
-            raise dg.Failure(description=unreadable, allow_retries=False) from exc
-        written = store.read(spark.spark_session, table.path, where)
-        empty = files_without_rows(files, written)
+        session = spark.spark_session
+        schema = bronze_schema(dataset)
+        if not files:  # nothing to parse: one commit, no Spark job
+            result = store.empty_partitions(schema, table.path, where)
+        else:
+            parsed = read_landing(session, files, dataset, landing.s3_options, landing.native_reads)
+            stamp = datetime.now(timezone.utc)
+            rows = with_ingestion_stamp(parsed, dataset, stamp, context.run.run_id)
+            try:
+                result = store.replace_partitions(rows, table.path, where)
+            except Exception as exc:
+                unreadable = unreadable_file(exc)
+                if unreadable is None:
+                    raise
+                raise dg.Failure(description=unreadable, allow_retries=False) from exc
+        per_file = rows_per_file(store, table, result, where)
+        empty = [f.uri for f in files if not per_file.get(f.uri)]
         for uri in empty[:MAX_EMPTY_FILES_LOGGED]:
             context.log.warning(f"{uri}: no data rows (an empty or header-only file)")
         return dg.MaterializeResult(
             metadata={
-                **table_metadata(result, written),
+                **table_metadata(result, schema),
                 "files": len(files),
                 "files_without_rows": len(empty),
+                "rows_per_file": dg.MetadataValue.json(per_file),
                 "landing_uri": landing.root,
                 "kept_partitions": dg.MetadataValue.json([str(d) for d in sorted(kept)]),
                 "kept_rows": sum(kept.values()),
@@ -141,12 +146,25 @@ def unreadable_file(exc: Exception) -> str | None:
     return found.group(0) if found else None
 
 
-def files_without_rows(files: list, written) -> list[str]:
-    """The listed files that contributed no row: empty, header-only or blank files."""
-    if not files:
-        return []
-    seen = {r[0] for r in written.select("_source_file").distinct().collect()}
-    return [f.uri for f in files if f.uri not in seen]
+def rows_per_file(store, table: tables.Table, result, where) -> dict[str, int]:
+    """Bronze rows per landing file among the partitions just written, read from the new
+    files' ``_source_file`` column (no Spark job)."""
+    if result.files:
+        import pyarrow.dataset as ds
+
+        column = ds.dataset(list(result.files), format="parquet").to_table(columns=["_source_file"])
+    else:
+        column = store.read_arrow(table.path, where, ["_source_file"])
+    if column.num_rows == 0:
+        return {}
+    counts = column.group_by("_source_file").aggregate([("_source_file", "count")])
+    return dict(
+        zip(
+            counts.column("_source_file").to_pylist(),
+            counts.column("_source_file_count").to_pylist(),
+            strict=True,
+        )
+    )
 
 
 def build_bronze(partitions: Partitioning) -> list[dg.AssetsDefinition]:

@@ -1,7 +1,8 @@
-"""Data quality as asset checks: Pandera schemas and reconciliation rules on every layer.
+"""Reconciliation checks: tables that must agree with each other, as check steps of their own.
 
-Blocking (ERROR) checks sit on silver and gold: when one fails, nothing downstream of that
-asset runs in the same run. Warnings (WARN) are recorded and alerted on, never block.
+(Schemas are judged by the steps that write the tables: ``checks/catalog.py``.) Blocking
+(ERROR) checks stop everything downstream of their asset in the same run; warnings (WARN) are
+recorded and alerted on, never block.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from finance_assets.checks import names, reconcile
-from finance_assets.checks.factory import schema_check, table_check
-from finance_assets.checks.schemas import QUARANTINE, SILVER, gold_schema
+from finance_assets.checks.factory import table_check
 from finance_assets.contract import DATASETS, EXPENSES, PARTITION_COLUMN, PAYMENTS
 from finance_assets.gold.tables import (
     BUDGET_VS_ACTUAL,
@@ -19,7 +19,6 @@ from finance_assets.gold.tables import (
     FINANCIAL_SUMMARY,
     MONTHLY_FINANCIAL_REPORT,
     SALES_PERFORMANCE,
-    gold_tables,
 )
 from finance_assets.lake import tables
 from finance_assets.lake.partitions import Partitioning, current_partitioning
@@ -29,7 +28,6 @@ from finance_assets.settings import Settings, current_settings
 def build_checks(partitions: Partitioning, settings: Settings) -> list[dg.AssetChecksDefinition]:
     return [
         *_dataset_checks(partitions, settings),
-        *_gold_schema_checks(partitions),
         *_gold_tie_checks(partitions),
     ]
 
@@ -41,7 +39,7 @@ def _dataset_checks(partitions: Partitioning, settings: Settings) -> list:
         error=settings.quarantine_error_rate,
         min_rows=settings.quarantine_min_rows,
     )
-    for name, dataset in DATASETS.items():
+    for dataset in DATASETS.values():
         scope = {
             "partitions_def": partitions.of(dataset.cadence),
             "partition_column": PARTITION_COLUMN,
@@ -49,8 +47,6 @@ def _dataset_checks(partitions: Partitioning, settings: Settings) -> list:
         silver, bronze = tables.silver(dataset).key, tables.bronze(dataset).key
         rejected = tables.quarantine(dataset).key
         checks += [
-            schema_check(tables.silver(dataset), SILVER[name], **scope),
-            schema_check(tables.quarantine(dataset), QUARANTINE[name], blocking=False, **scope),
             table_check(
                 silver,
                 names.BRONZE_RECONCILES,
@@ -68,40 +64,19 @@ def _dataset_checks(partitions: Partitioning, settings: Settings) -> list:
                 additional_deps=[bronze, rejected],
                 **scope,
             ),
-            table_check(
-                silver,
-                names.KEY_UNIQUE_ACROSS_PARTITIONS,
-                "Keys accepted in these partitions that were also accepted in another one.",
-                reconcile.key_unique_across_partitions(dataset),
-                blocking=False,
-                **scope,
-            ),
         ]
     checks.append(
         table_check(
-            tables.silver(PAYMENTS).key,
+            tables.PAYMENT_ORDERS.key,
             names.PAYMENTS_HAVE_ORDERS,
             "Valid payments whose order_id matches no valid order (count and amount).",
             reconcile.payments_have_orders,
             blocking=False,
-            additional_deps=[tables.silver(DATASETS["orders"]).key],
             partitions_def=partitions.daily,
             partition_column=PARTITION_COLUMN,
         )
     )
     return checks
-
-
-def _gold_schema_checks(partitions: Partitioning) -> list:
-    return [
-        schema_check(
-            table.table,
-            gold_schema(table),
-            partitions_def=partitions.of(table.cadence) if table.partition_column else None,
-            partition_column=table.partition_column,
-        )
-        for table in gold_tables()
-    ]
 
 
 def _gold_tie_checks(partitions: Partitioning) -> list:

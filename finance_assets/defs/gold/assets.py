@@ -2,44 +2,59 @@
 their partitions.
 
 Every gold table is declared once in ``finance_assets.gold.tables``. A table whose inputs are
-read for the run's dates is built by :func:`gold_asset`; the ``custom`` ones are below.
-
-Late payments: ``sales_performance`` for an order day joins that day's orders with *all*
-silver payments, so it is right whenever it runs after the payments it should see (a range
-run materializes payments first). A payment landing days after its order changes older
-order days; ``sales_performance`` records those order days in its materialization metadata
-(``late_payment_order_days``) and the ``late_payments_sensor`` re-materializes exactly them,
-then ``customer_360``.
+read for the run's dates is built by :func:`gold_asset`; the ``custom`` ones below are
+incremental: each records in its commit the versions of the inputs it was built from, and on
+the next run also rebuilds the partitions those inputs changed since (a late payment's order
+day, an orphan payment's day once its order arrived, the months they belong to), so a run
+leaves every gold figure exact without reading history. Partitions rebuilt beyond the run's
+own are recorded as materializations of this run.
 """
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import date, timedelta
 
 import dagster as dg
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from finance_assets.automation.conditions import FOLLOWS_ITS_INPUTS
-from finance_assets.automation.late_payments import LATE_PAYMENT_DAYS
+from finance_assets.checks.catalog import gold_checks
+from finance_assets.checks.factory import CheckScope, evaluate_in_step
 from finance_assets.contract import DATASETS, PARTITION_COLUMN
 from finance_assets.gold import transforms
 from finance_assets.gold.tables import (
     CUSTOMER_360,
     EVERY,
+    FINANCIAL_SUMMARY,
     MONTHLY_FINANCIAL_REPORT,
     SALES_PERFORMANCE,
     SILVER_EXPENSES,
     SILVER_ORDERS,
     SILVER_PAYMENTS,
+    UNMATCHED_PAYMENTS,
     GoldTable,
     Input,
     gold_table,
     gold_tables,
 )
-from finance_assets.lake.delta import Lake, PartitionRange
+from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
 from finance_assets.lake.metadata import table_metadata
-from finance_assets.lake.partitions import Partitioning, current_partitioning, materialized_range
+from finance_assets.lake.partitions import (
+    Partitioning,
+    current_partitioning,
+    log_extra_partitions,
+    materialized_range,
+    month_of,
+    next_month,
+)
 from finance_assets.lake.resources import LakeResource
 from finance_assets.lake.spark import SparkResource
-from finance_assets.lake.tables import Table
+from finance_assets.lake.tables import PAYMENT_ORDERS, Table
+from finance_assets.silver.matching import ORDER_DATE
+
+LATE_PAYMENT_DAYS = "late_payment_order_days"
+EXTRA_PARTITIONS = "partitions_brought_up_to_date"
 
 
 class GoldRun:
@@ -61,27 +76,89 @@ class GoldRun:
         frame = transforms.month_frame if table.cadence == "monthly" else transforms.day_frame
         return frame(self.spark, self.days.start, self.days.end)
 
-    def replace(self, table: GoldTable, frame: DataFrame) -> dg.MaterializeResult:
+    def publish(
+        self,
+        table: GoldTable,
+        frame: DataFrame,
+        where: Where | None,
+        inputs=None,
+        extra=(),
+        why: str = "",
+        metadata=None,
+    ) -> Iterator:
+        """Write ``frame`` over ``where`` (None: the whole table), then judge it with the
+        table's checks while it is still cached. ``extra``: dates beyond the run's own."""
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            if where is None:
+                result = self.lake.replace_table(frame, table.table.path, inputs=inputs)
+            else:
+                result = self.lake.replace_partitions(frame, table.table.path, where, inputs=inputs)
+            logged = log_extra_partitions(
+                self.context,
+                table.table.key,
+                self.context.assets_def.partitions_def,
+                extra,
+                why,
+            )
+            if logged:
+                self.context.log.info(
+                    f"{table.name}: also brought up to date {len(logged)} partition(s) "
+                    f"({why}): " + ", ".join(logged[:20])
+                )
+            yield dg.MaterializeResult(
+                metadata={
+                    **table_metadata(result, frame.schema),
+                    EXTRA_PARTITIONS: dg.MetadataValue.json(logged),
+                    **(metadata or {}),
+                }
+            )
+            yield from self.check(table, where, {table.table.path: frame})
+        finally:
+            frame.unpersist()
+
+    def check(self, table: GoldTable, where: Where | None, written=None) -> Iterator:
+        scope = CheckScope(self.context, self.spark, self.lake, where, written)
+        yield from evaluate_in_step(self.context, table.table.key, gold_checks(table), scope)
+
+    def replace(self, table: GoldTable, frame: DataFrame) -> Iterator:
         where = PartitionRange(table.partition_column, self.days.start, self.days.end)
-        result = self.lake.replace_partitions(frame, table.table.path, where)
-        written = self.lake.read(self.spark, table.table.path, where)
-        return dg.MaterializeResult(metadata=table_metadata(result, written))
+        yield from self.publish(table, frame, where)
+
+    def changed_since_built(self, table: GoldTable, source: Table, column: str, version):
+        """Values of ``column`` in the partitions of ``source`` that changed since ``table``
+        was last built from it; None when that cannot be known (then everything counts)."""
+        since = self.lake.inputs(table.table.path).get(source.path, -1)
+        changes = self.lake.changes(source.path, since, version)
+        if changes is None:
+            return None
+        return {v for v in changes.partition_values(column) if v is not None}
+
+    def all_values(self, source: Table, column: str) -> set[date]:
+        everything = PartitionRange.everything(column)
+        return set(self.lake.partition_row_counts(self.spark, source.path, everything))
 
 
 def _cadence(source: Table) -> str:
     if source.layer == "gold":
         return gold_table(source.name).cadence
+    if source == PAYMENT_ORDERS:
+        return "daily"
     return DATASETS[source.name].cadence
 
 
 def _mapping(table: GoldTable, source: Input) -> dg.PartitionMapping:
     """Identity within a cadence, the days of the month from daily into monthly tables, and
-    every partition where a table honestly reads a whole input."""
+    every partition where a table honestly reads any of an input's partitions."""
     if source.scope == EVERY:
         return dg.AllPartitionMapping()
     if _cadence(source.table) != table.cadence:
         return dg.TimeWindowPartitionMapping()
     return dg.IdentityPartitionMapping()
+
+
+def _deps(table: GoldTable, sources) -> list[dg.AssetDep]:
+    return [dg.AssetDep(s.table.key, partition_mapping=_mapping(table, s)) for s in sources]
 
 
 def _gold_asset_decorator(table: GoldTable, partitions: Partitioning, deps: list[dg.AssetDep]):
@@ -93,13 +170,10 @@ def _gold_asset_decorator(table: GoldTable, partitions: Partitioning, deps: list
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=deps,
         kinds={"spark", "delta"},
+        check_specs=[check.spec(table.table.key) for check in gold_checks(table)],
         # Monthly tables follow the days they read; daily ones run with those days.
         automation_condition=FOLLOWS_ITS_INPUTS if table.cadence == "monthly" else None,
     )
-
-
-def _deps(table: GoldTable, sources) -> list[dg.AssetDep]:
-    return [dg.AssetDep(s.table.key, partition_mapping=_mapping(table, s)) for s in sources]
 
 
 def gold_asset(table: GoldTable, partitions: Partitioning) -> dg.AssetsDefinition:
@@ -111,32 +185,54 @@ def gold_asset(table: GoldTable, partitions: Partitioning) -> dg.AssetsDefinitio
         frames = {source.param: run.read_input(source) for source in table.inputs}
         if table.calendar:
             frames[table.calendar] = run.calendar(table)
-        return run.replace(table, table.transform(**frames))
+        yield from run.replace(table, table.transform(**frames))
 
     return _gold
 
 
+def _where(column: str, days: set[date], run: PartitionRange) -> Where:
+    """The run's own range when nothing outside it changed, else exactly these values."""
+    if days <= set(run.days()):
+        return PartitionRange(column, run.start, run.end)
+    return PartitionSet.of(column, days)
+
+
 def sales_performance_asset(partitions: Partitioning) -> dg.AssetsDefinition:
     table = SALES_PERFORMANCE
-    sources = (Input(SILVER_ORDERS, "orders"), Input(SILVER_PAYMENTS, "payments", EVERY))
+    sources = (Input(SILVER_ORDERS, "orders"), Input(PAYMENT_ORDERS, "payments", EVERY))
 
     @_gold_asset_decorator(table, partitions, _deps(table, sources))
     def sales_performance(
         context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
     ):
+        """Order days of the run, plus every order day whose orders or matched payments
+        changed since the table was last built (late payments for older orders)."""
         run = GoldRun(context, spark, lake)
-        all_orders = run.read(SILVER_ORDERS, whole_table=True)
-        frame = table.transform(
-            run.read(SILVER_ORDERS), run.read(SILVER_PAYMENTS, whole_table=True)
+        versions = {
+            SILVER_ORDERS.path: run.lake.version(SILVER_ORDERS.path),
+            PAYMENT_ORDERS.path: run.lake.version(PAYMENT_ORDERS.path),
+        }
+        days = set(run.days.days())
+        for source, column in ((SILVER_ORDERS, PARTITION_COLUMN), (PAYMENT_ORDERS, ORDER_DATE)):
+            changed = run.changed_since_built(table, source, column, versions[source.path])
+            days |= run.all_values(SILVER_ORDERS, PARTITION_COLUMN) if changed is None else changed
+        orders = run.lake.read(
+            run.spark,
+            SILVER_ORDERS.path,
+            _where(PARTITION_COLUMN, days, run.days),
+            version=versions[SILVER_ORDERS.path],
         )
-        result = run.replace(table, frame)
-        stale = transforms.order_days_paid_late(
-            run.read(SILVER_PAYMENTS), all_orders, run.days.start, run.days.end
+        links = run.lake.read(
+            run.spark,
+            PAYMENT_ORDERS.path,
+            PartitionSet.of(ORDER_DATE, days),
+            version=versions[PAYMENT_ORDERS.path],
         )
-        days = sorted(r["order_date"].isoformat() for r in stale.collect())
-        return dg.MaterializeResult(
-            metadata={**result.metadata, LATE_PAYMENT_DAYS: dg.MetadataValue.json(days)}
-        )
+        frame = table.transform(orders, links)
+        where = _where(table.partition_column, days, run.days)
+        extra = days - set(run.days.days())
+        late = {LATE_PAYMENT_DAYS: dg.MetadataValue.json(sorted(str(d) for d in extra))}
+        yield from run.publish(table, frame, where, versions, extra, "late payments", late)
 
     return sales_performance
 
@@ -147,13 +243,128 @@ def customer_360_asset(partitions: Partitioning) -> dg.AssetsDefinition:
 
     @_gold_asset_decorator(table, partitions, [sales])
     def customer_360(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource):
+        """Merged with what changed in sales_performance since it was last built; rebuilt from
+        all of sales_performance only the first time (or when those changes are unknown)."""
         run = GoldRun(context, spark, lake)
-        frame = table.transform(run.read(SALES_PERFORMANCE.table, whole_table=True))
-        result = run.lake.replace_table(frame, table.table.path)
-        written = run.lake.read(run.spark, table.table.path)
-        return dg.MaterializeResult(metadata=table_metadata(result, written))
+        path, sales_path = table.table.path, SALES_PERFORMANCE.table.path
+        version = run.lake.version(sales_path)
+        since = run.lake.inputs(path).get(sales_path) if run.lake.exists(path) else None
+        changes = run.lake.changes(sales_path, since, version)
+        frame, how = None, "merged"
+        if changes is not None and changes.empty:
+            context.log.info("sales_performance has not changed since customer_360 was built")
+            yield dg.MaterializeResult(metadata={"update": "unchanged"})
+            yield from run.check(table, None)
+            return
+        if changes is not None:
+            frame = _merged_customers(run, changes, version)
+        if frame is None:
+            sales = run.lake.read(run.spark, sales_path, version=version)
+            frame, how = table.transform(sales), "rebuilt"
+        inputs = {sales_path: version}
+        yield from run.publish(table, frame, None, inputs, metadata={"update": how})
 
     return customer_360
+
+
+def _merged_customers(run: GoldRun, changes, version: int) -> DataFrame | None:
+    """customer_360 with ``changes`` of sales_performance applied; None when the rows they
+    removed are gone (vacuumed) and the table must be rebuilt."""
+    sales = SALES_PERFORMANCE.table.path
+    try:
+        added = run.lake.read_files(run.spark, sales, changes.added).cache()
+        removed = run.lake.read_files(run.spark, sales, changes.removed).cache()
+        losing = [r[0] for r in transforms.customers_losing_order_days(added, removed).collect()]
+    except Exception as exc:
+        if "does not exist" not in str(exc):
+            raise
+        return None
+    current = run.lake.read(run.spark, CUSTOMER_360.table.path)
+    moved = transforms.customer_changes(added, removed)
+    if not losing:
+        return transforms.apply_customer_changes(current, moved)
+    # Customers who lost an order day: their first or last date may move inward.
+    lost = F.col("customer_id").isin(losing)
+    recomputed = transforms.customer_360(
+        run.lake.read(run.spark, sales, version=version).where(lost)
+    )
+    kept = transforms.apply_customer_changes(current.where(~lost), moved.where(~lost))
+    return kept.unionByName(recomputed)
+
+
+def unmatched_payments_asset(partitions: Partitioning) -> dg.AssetsDefinition:
+    table = UNMATCHED_PAYMENTS
+    sources = (Input(PAYMENT_ORDERS, "links"),)
+
+    @_gold_asset_decorator(table, partitions, _deps(table, sources))
+    def unmatched_payments(
+        context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
+    ):
+        """Payment days of the run, plus those whose matching changed since (an orphan
+        payment whose order arrived leaves the list of its payment day)."""
+        run = GoldRun(context, spark, lake)
+        version = run.lake.version(PAYMENT_ORDERS.path)
+        changed = run.changed_since_built(table, PAYMENT_ORDERS, PARTITION_COLUMN, version)
+        days = set(run.days.days())
+        days |= run.all_values(PAYMENT_ORDERS, PARTITION_COLUMN) if changed is None else changed
+        links = run.lake.read(
+            run.spark,
+            PAYMENT_ORDERS.path,
+            _where(PARTITION_COLUMN, days, run.days),
+            version=version,
+        )
+        frame = table.transform(links)
+        where = _where(table.partition_column, days, run.days)
+        extra = days - set(run.days.days())
+        why = "orders arrived for earlier payments"
+        yield from run.publish(table, frame, where, {PAYMENT_ORDERS.path: version}, extra, why)
+
+    return unmatched_payments
+
+
+def financial_summary_asset(partitions: Partitioning) -> dg.AssetsDefinition:
+    table = FINANCIAL_SUMMARY
+    sources = (
+        Input(SILVER_PAYMENTS, "payments"),
+        Input(SILVER_EXPENSES, "expenses"),
+        Input(PAYMENT_ORDERS, "links"),
+    )
+
+    @_gold_asset_decorator(table, partitions, _deps(table, sources))
+    def financial_summary(
+        context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
+    ):
+        """Months of the run, plus the months of payments whose matching changed since (the
+        orders paid in a month count only payments of known orders)."""
+        run = GoldRun(context, spark, lake)
+        version = run.lake.version(PAYMENT_ORDERS.path)
+        changed = run.changed_since_built(table, PAYMENT_ORDERS, PARTITION_COLUMN, version)
+        if changed is None:
+            changed = run.all_values(PAYMENT_ORDERS, PARTITION_COLUMN)
+        months = {month_of(d) for d in run.days.days()} | {month_of(d) for d in changed}
+        days = PartitionSet.of(PARTITION_COLUMN, _days_of(months))
+        frame = table.transform(
+            transforms.dates_frame(run.spark, sorted(months), "month"),
+            run.lake.read(run.spark, SILVER_PAYMENTS.path, days),
+            run.lake.read(run.spark, SILVER_EXPENSES.path, days),
+            run.lake.read(run.spark, PAYMENT_ORDERS.path, days, version=version),
+        )
+        run_months = {month_of(d) for d in run.days.days()}
+        where = _where("month", months, PartitionRange("month", min(run_months), max(run_months)))
+        inputs, why = {PAYMENT_ORDERS.path: version}, "orders arrived for payments"
+        yield from run.publish(table, frame, where, inputs, months - run_months, why)
+
+    return financial_summary
+
+
+def _days_of(months: set[date]) -> list[date]:
+    days = []
+    for month in months:
+        day = month
+        while day < next_month(month):
+            days.append(day)
+            day += timedelta(days=1)
+    return days
 
 
 def monthly_financial_report_asset(partitions: Partitioning) -> dg.AssetsDefinition:
@@ -171,7 +382,7 @@ def monthly_financial_report_asset(partitions: Partitioning) -> dg.AssetsDefinit
             run.read(SILVER_EXPENSES),
             _previous_month(run),
         )
-        return run.replace(table, frame)
+        yield from run.replace(table, frame)
 
     return monthly_financial_report
 
@@ -194,6 +405,8 @@ def _previous_month(run: GoldRun) -> DataFrame:
 CUSTOM = {
     SALES_PERFORMANCE.name: sales_performance_asset,
     CUSTOMER_360.name: customer_360_asset,
+    UNMATCHED_PAYMENTS.name: unmatched_payments_asset,
+    FINANCIAL_SUMMARY.name: financial_summary_asset,
     MONTHLY_FINANCIAL_REPORT.name: monthly_financial_report_asset,
 }
 

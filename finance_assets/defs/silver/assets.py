@@ -6,9 +6,12 @@ materialized on their own too (the other one is left as it was; the blocking
 """
 
 import dagster as dg
+import pyarrow as pa
+import pyarrow.dataset as ds
 from pyspark import StorageLevel
-from pyspark.sql import functions as F
 
+from finance_assets.checks.catalog import silver_checks
+from finance_assets.checks.factory import CheckScope, check_specs, evaluate_in_step
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset
 from finance_assets.lake import tables
 from finance_assets.lake.metadata import table_metadata
@@ -22,6 +25,7 @@ MAX_FILE_PROBLEMS_LOGGED = 20
 
 def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsDefinition:
     silver, rejected = tables.silver(dataset), tables.quarantine(dataset)
+    checks = silver_checks(dataset)
     same_partition = [
         dg.AssetDep(tables.bronze(dataset).key, partition_mapping=dg.IdentityPartitionMapping())
     ]
@@ -50,6 +54,7 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
                 kinds={"spark", "delta"},
             ),
         ],
+        check_specs=check_specs(checks),
         partitions_def=partitions.of(dataset.cadence),
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
@@ -59,44 +64,77 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         store = lake.lake()
         where = materialized_range(context, PARTITION_COLUMN)
         selected = context.selected_asset_keys
-        bronze = store.read(session, tables.bronze(dataset).path, where)
-        classified = classify(bronze, dataset).persist(StorageLevel.MEMORY_AND_DISK)
+        bronze_rows = store.partition_row_counts(session, tables.bronze(dataset).path, where)
+        empty = not any(bronze_rows.values())
+        classified = None
+        if not empty:
+            bronze = store.read(session, tables.bronze(dataset).path, where)
+            classified = classify(bronze, dataset).persist(StorageLevel.MEMORY_AND_DISK)
+        written = {}
         try:
             if silver.key in selected:
-                written = store.replace_partitions(
-                    silver_rows(classified, dataset), silver.path, where
+                result, frame = _write(
+                    store, silver, silver_rows, classified, dataset, where, session
                 )
+                written[silver.path] = frame
                 yield dg.MaterializeResult(
-                    asset_key=silver.key,
-                    metadata=table_metadata(written, store.read(session, silver.path, where)),
+                    asset_key=silver.key, metadata=table_metadata(result, frame.schema)
                 )
             if rejected.key in selected:
-                written = store.replace_partitions(
-                    quarantine_rows(classified, dataset), rejected.path, where
+                result, frame = _write(
+                    store, rejected, quarantine_rows, classified, dataset, where, session
                 )
-                quarantined = store.read(session, rejected.path, where)
-                by_partition = _reason_counts_by_partition(quarantined)
+                written[rejected.path] = frame
+                by_partition = _reason_counts_by_partition(store, rejected, result, where)
                 reasons = _totals(by_partition)
-                _log_file_problems(context, quarantined, reasons)
+                _log_file_problems(context, store, rejected, result, where, reasons)
                 yield dg.MaterializeResult(
                     asset_key=rejected.key,
                     metadata={
-                        **table_metadata(written, quarantined),
+                        **table_metadata(result, frame.schema),
                         "rows_by_reason": dg.MetadataValue.json(reasons),
                         "rows_by_partition_and_reason": dg.MetadataValue.json(by_partition),
                     },
                 )
+            scope = CheckScope(context, session, store, where, written)
+            for key, found in checks.items():
+                yield from evaluate_in_step(context, key, found, scope)
         finally:
-            classified.unpersist()
+            if classified is not None:
+                classified.unpersist()
 
     return validate
 
 
-def _reason_counts_by_partition(quarantined) -> dict[str, dict[str, int]]:
+def _write(store, table, rows_of, classified, dataset, where, session):
+    """Replace ``where`` of ``table`` with its rows of ``classified`` (no Spark job when bronze
+    holds nothing there): (write result, the frame written)."""
+    if classified is None:
+        bronze = store.read(session, tables.bronze(dataset).path, where)
+        frame = rows_of(classify(bronze, dataset), dataset)
+        return store.empty_partitions(frame.schema, table.path, where), frame
+    frame = rows_of(classified, dataset)
+    return store.replace_partitions(frame, table.path, where), frame
+
+
+def _quarantined(store, table, result, where, columns) -> pa.Table:
+    """Columns of the quarantine rows just written, read from the new files (no Spark job)."""
+    if result.files:
+        return ds.dataset(list(result.files), format="parquet", partitioning="hive").to_table(
+            columns=columns
+        )
+    return store.read_arrow(table.path, where, columns)
+
+
+def _reason_counts_by_partition(store, table, result, where) -> dict[str, dict[str, int]]:
     """{partition date: {reason: rows}} for the partitions just written."""
+    rows = _quarantined(store, table, result, where, [PARTITION_COLUMN, REASON])
     counts: dict[str, dict[str, int]] = {}
-    for r in quarantined.groupBy(PARTITION_COLUMN, REASON).count().collect():
-        counts.setdefault(r[PARTITION_COLUMN].isoformat(), {})[r[REASON]] = int(r["count"])
+    if rows.num_rows == 0:
+        return counts
+    grouped = rows.group_by([PARTITION_COLUMN, REASON]).aggregate([(REASON, "count")])
+    for day, reason, n in zip(*(grouped.column(i).to_pylist() for i in range(3)), strict=True):
+        counts.setdefault(str(day), {})[reason] = int(n)
     return dict(sorted(counts.items()))
 
 
@@ -108,21 +146,21 @@ def _totals(by_partition: dict[str, dict[str, int]]) -> dict[str, int]:
     return dict(sorted(totals.items()))
 
 
-def _log_file_problems(context: dg.AssetExecutionContext, quarantined, reasons) -> None:
+def _log_file_problems(context, store, table, result, where, reasons) -> None:
     """Summarize rejects at WARNING; name each file, reason and first row at INFO."""
     if not reasons:
         return
-    problems = (
-        quarantined.groupBy("_source_file", REASON)
-        .agg(F.count(F.lit(1)).alias("rows"), F.min("_source_row").alias("first_row"))
-        .orderBy(F.desc("rows"), "_source_file")
-        .limit(MAX_FILE_PROBLEMS_LOGGED)
-        .collect()
+    rows = _quarantined(store, table, result, where, ["_source_file", REASON, "_source_row"])
+    grouped = rows.group_by(["_source_file", REASON]).aggregate(
+        [("_source_row", "count"), ("_source_row", "min")]
     )
-    for p in problems:
+    problems = sorted(
+        grouped.to_pylist(), key=lambda p: (-p["_source_row_count"], p["_source_file"])
+    )
+    for p in problems[:MAX_FILE_PROBLEMS_LOGGED]:
         context.log.info(
-            f"{p['_source_file']}: {p['rows']} row(s) quarantined as {p[REASON]} "
-            f"(first at data row {p['first_row']})"
+            f"{p['_source_file']}: {p['_source_row_count']} row(s) quarantined as {p[REASON]} "
+            f"(first at data row {p['_source_row_min']})"
         )
     summary = ", ".join(f"{reason} {rows}" for reason, rows in reasons.items())
     context.log.warning(

@@ -1,0 +1,37 @@
+"""Which checks each table has, evaluated by the step that writes it.
+
+The schema of every silver, quarantine and gold table, and the cross-partition key check of
+silver, judge the rows a step just wrote while they are still cached; the reconciliation
+checks that compare tables with each other are check steps of their own (``defs/checks``).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from finance_assets.checks import names, reconcile
+from finance_assets.checks.factory import InStepCheck, schema_check
+from finance_assets.checks.schemas import QUARANTINE, SILVER, gold_schema
+from finance_assets.contract import Dataset
+from finance_assets.gold.tables import GoldTable
+from finance_assets.lake import tables
+
+
+def silver_checks(dataset: Dataset) -> dict[dg.AssetKey, list[InStepCheck]]:
+    silver, rejected = tables.silver(dataset), tables.quarantine(dataset)
+    return {
+        silver.key: [
+            schema_check(silver, SILVER[dataset.name]),
+            InStepCheck(
+                names.KEY_UNIQUE_ACROSS_PARTITIONS,
+                "Keys accepted in these partitions that were also accepted in another one.",
+                reconcile.key_unique_across_partitions(dataset),
+                blocking=False,
+            ),
+        ],
+        rejected.key: [schema_check(rejected, QUARANTINE[dataset.name], blocking=False)],
+    }
+
+
+def gold_checks(table: GoldTable) -> list[InStepCheck]:
+    return [schema_check(table.table, gold_schema(table))]
