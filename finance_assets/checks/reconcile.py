@@ -298,7 +298,8 @@ def customers_tie_to_orders(scope: CheckScope) -> dg.AssetCheckResult:
     now = _sums(lake.read(scope.spark, c360), totals)
     expected_orders = lake.row_count(sales, reflected)
     previous, before = _previous_build(lake, c360, sales)
-    changes = lake.changes(sales, before, reflected) if previous is not None else None
+    known = previous is not None and reflected is not None
+    changes = lake.changes(sales, before, reflected) if known else None
     if changes is None:
         expected = _sums(lake.read(scope.spark, sales, version=reflected), totals, raw=True)
         compared = "whole table"

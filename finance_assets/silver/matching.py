@@ -55,15 +55,15 @@ def payment_orders(payments: DataFrame, index: DataFrame) -> DataFrame:
 
 
 def rematch_keys(added_orders: DataFrame, removed_orders: DataFrame) -> DataFrame:
-    """Order ids whose match may have changed: orders that arrived, and orders that were
-    dropped from a day without coming back on it."""
-    arrived = added_orders.select("order_id")
-    dropped = removed_orders.select("order_id", PARTITION_COLUMN).join(
-        added_orders.select("order_id", PARTITION_COLUMN),
-        ["order_id", PARTITION_COLUMN],
-        "left_anti",
-    )
-    return arrived.unionByName(dropped.select("order_id")).distinct()
+    """Order ids whose match may have changed: an order that now exists on a day where it did
+    not (it arrived), or no longer exists on a day where it did (it was dropped). Orders
+    written again unchanged (a day re-materialized) change nothing."""
+    pairs = ["order_id", PARTITION_COLUMN]
+    now = added_orders.select(*pairs).distinct()
+    before = removed_orders.select(*pairs).distinct()
+    arrived = now.join(before, pairs, "left_anti")
+    dropped = before.join(now, pairs, "left_anti")
+    return arrived.unionByName(dropped).select("order_id").distinct()
 
 
 def payment_days_to_rematch(spark: SparkSession, lake: Lake, orders: Changes) -> set[date] | None:

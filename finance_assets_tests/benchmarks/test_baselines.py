@@ -22,9 +22,9 @@ import pytest
 
 from benchmarks import duckdb_baseline, pyspark_baseline, report
 from benchmarks.compare import compare_gold
-from finance_assets_tests.support.oracle import GOLD_TABLES
 from benchmarks.procmon import TreeMonitor
 from finance_assets.landing.generate import GenerateConfig, generate
+from finance_assets_tests.support.oracle import GOLD_TABLES
 
 START, END = date(2024, 1, 1), date(2024, 1, 3)
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from finance_assets.lake.delta import PartitionRange, SparkDeltaLake
 from finance_assets.defs.resources import LAKE, LANDING, SPARK, build_resources
+from finance_assets.lake.delta import PartitionRange, SparkDeltaLake
+from finance_assets.lake.resources import LakeResource, UnityCatalogLakeResource
 from finance_assets.lake.spark import (
     CONNECT_SESSION_DEFAULTS,
     DATABRICKS_SESSION_DEFAULTS,
@@ -33,7 +34,6 @@ from finance_assets.lake.spark import (
     probe_standalone_master,
     session_config,
 )
-from finance_assets.lake.resources import LakeResource, UnityCatalogLakeResource
 from finance_assets.settings import ConfigError, Settings
 from finance_assets_tests.support.spark_servers import clean_env, console_script, free_port
 
@@ -504,12 +504,15 @@ def test_spark_delta_lake_writes_and_reads_unity_catalog_tables_by_name():
     lake = SparkDeltaLake("s3://ignored", catalog_schema="main.finance")
     where = PartitionRange("date", date(2024, 1, 1), date(2024, 1, 31))
 
-    result = lake.replace_partitions(frame, "gold/daily_kpi", where)
+    result = lake.replace_partitions(
+        frame, "gold/daily_kpi", where, inputs={"silver/payments": 4}
+    )
 
     assert log == [
         ("format", "delta"),
         ("mode", "overwrite"),
         ("option", "replaceWhere", "date >= '2024-01-01' AND date <= '2024-01-31'"),
+        ("option", "userMetadata", '{"finance.inputs": {"silver/payments": 4}}'),
         ("partitionBy", "date"),
         ("saveAsTable", "main.finance.gold_daily_kpi"),
         ("sql", "DESCRIBE HISTORY `main`.`finance`.`gold_daily_kpi` LIMIT 1"),

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from finance_assets.landing.generate import GenerateConfig, generate
+
 # The contract's columns and keys as the benchmark baselines read them, not the product.
 from finance_assets_tests.support.oracle import COLUMNS as REQUIRED
 from finance_assets_tests.support.oracle import KEYS
-from finance_assets.landing.generate import GenerateConfig, generate
 
 ORDER_STATUSES = {"COMPLETED", "PENDING", "CANCELLED"}
 PAYMENT_STATUSES = {"SUCCESS", "FAILED", "REFUNDED"}

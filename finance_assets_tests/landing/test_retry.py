@@ -6,12 +6,12 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from finance_assets.lake import tables
+from finance_assets.automation.landing_sensor import LANDING_SENSOR
 from finance_assets.contract import DATASETS
 from finance_assets.definitions import load_definitions
-from finance_assets.automation.landing_sensor import LANDING_SENSOR
-from finance_assets.landing.retry import backoff_delays, is_transient, with_retries
+from finance_assets.lake import tables
 from finance_assets.landing.resource import LandingResource
+from finance_assets.landing.retry import backoff_delays, is_transient, with_retries
 from finance_assets.settings import Settings
 
 

@@ -336,7 +336,11 @@ def test_permanent_failures_name_the_bucket_and_file(drops, moto, good_lake, tmp
 
 
 def _failed_steps(output: str) -> str:
-    return output.split("Failed steps:", 1)[1] if "Failed steps:" in output else ""
+    """What the CLI says failed: its "Failed steps" lines, or the error that stopped it before
+    any step ran (a landing zone that cannot be listed)."""
+    steps = output.split("Failed steps:", 1)[1] if "Failed steps:" in output else ""
+    stopped = [line for line in output.splitlines() if line.startswith("finance-assets: error:")]
+    return steps + "\n".join(stopped)
 
 
 @pytest.mark.slow
@@ -367,7 +371,8 @@ def test_a_body_cut_off_midway_is_retried(drops, moto, good_lake, local_result, 
 
 @pytest.mark.slow
 def test_permanent_errors_are_reported_at_once(drops, moto, good_lake, tmp_path):
-    """One ListObjectsV2 per daily dataset, answered 403: nothing should try again."""
+    """A landing zone that answers 403 stops the command before any run: one ListObjectsV2,
+    not tried again."""
     run = _failing_run(drops, moto, good_lake, tmp_path, _deny_all)
-    assert run["code"] != 0
-    assert run["requests"] == 3, f"{run['requests']} requests for 3 listings"
+    assert run["code"] == 2, run["output"]
+    assert run["requests"] == 1, f"{run['requests']} requests for one listing"
