@@ -11,6 +11,7 @@ the strict parser for the stated reason, and that the Spark task functions use i
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import date
 from pathlib import Path
@@ -308,6 +309,19 @@ def test_what_arrow_would_read_differently_goes_to_the_strict_parser(reason, dat
     assert report.fast_rows == 0 and report.strict_rows > 0
 
 
+def test_a_segment_as_long_as_the_csv_field_limit_goes_to_the_strict_parser():
+    """A field of csv's field size limit or longer is a corrupt record to the strict parser
+    (the limit is 1 GiB in production; lowered here to keep the test small)."""
+    data = f"{HEADER}\n{ROW_1}\n1,2024-01-05,C1,{'x' * 3000},1,A\n{ROW_2}\n".encode()
+    limit = csv.field_size_limit(2000)
+    try:
+        report = assert_same(data)
+        assert strict_table(data, REQUIRED).column("_corrupt_record").null_count == 2
+    finally:
+        csv.field_size_limit(limit)
+    assert report.fallback == "segment_too_large"
+
+
 def test_a_late_problem_hands_over_only_the_rest_of_the_file():
     data = f'{HEADER}\n{BODY}{BODY}1,2024-01-05,C1,"Books"x,1,A\n{BODY}{ROW_2}\n'.encode()
     report = assert_same(data, segment_bytes=4096)
@@ -391,11 +405,13 @@ SPACES = [" ", "\t", "\x0b", "\x0c", "\x1c", "\x85", "\u00a0", "\u2028", "\u3000
 
 
 def _field(draw) -> str:
-    """A field quoted as a writer would, or its characters left bare whatever they are."""
+    """A field quoted as a writer would, bare without quotes (commas and line ends still
+    split it), or its characters left bare whatever they are."""
     text = "".join(draw(st.lists(st.sampled_from(PIECES), max_size=4)))
-    if draw(st.booleans()):
+    style = draw(st.sampled_from(["quoted", "quoted", "bare", "bare", "raw"]))
+    if style == "quoted":
         return '"' + text.replace('"', '""') + '"'
-    return text
+    return text.replace('"', "") if style == "bare" else text
 
 
 def _field_of(name: str) -> str:
@@ -405,8 +421,8 @@ def _field_of(name: str) -> str:
 @st.composite
 def csv_files(draw) -> bytes:
     """CSV text with random quoting, blank lines, line ends, ragged rows and bad bytes."""
-    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=5))
-    width = len(names)
+    width = draw(st.sampled_from([1, 2, 3, 3, 4, 5]))
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=width, max_size=width))
     lines = [",".join(_field_of(n) for n in names)]
     for _ in range(draw(st.integers(0, 10))):
         kind = draw(st.sampled_from(["row"] * 5 + ["blank", "spaces", "ragged"]))
@@ -424,7 +440,7 @@ def csv_files(draw) -> bytes:
     data = text.encode("utf-8")
     if draw(st.booleans()):
         data = b"\xef\xbb\xbf" + data
-    for _ in range(draw(st.integers(0, 2))):
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
         at = draw(st.integers(0, len(data)))
         data = data[:at] + draw(st.sampled_from(BAD_BYTES)) + data[at:]
     return data

@@ -52,7 +52,7 @@ from finance_assets.datasets import PARTITION_COLUMN
 
 BATCH_ROWS = 8192
 SEGMENT_BYTES = 16 * 1024 * 1024
-# Arrow's block size is an int32; one segment is parsed as one block.
+# One segment is parsed as one Arrow block.
 _MAX_BLOCK = (1 << 31) - 2
 
 _BOM = b"\xef\xbb\xbf"
@@ -284,7 +284,9 @@ def _unsafe_bytes(segment: bytes) -> str | None:
         return "nul_byte"
     if b'"' in segment and not _strict_quotes(segment):
         return "quoting"
-    if len(segment) > _MAX_BLOCK:
+    # Arrow's block size is an int32, and a field as long as csv's field size limit is an
+    # error to the strict parser (a corrupt record) but not to Arrow.
+    if len(segment) >= min(_MAX_BLOCK, csv.field_size_limit()):
         return "segment_too_large"
     return None
 
