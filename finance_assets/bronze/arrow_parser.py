@@ -51,7 +51,7 @@ from finance_assets.bronze.csv_parser import BronzeRecord, Header, parse_records
 from finance_assets.datasets import PARTITION_COLUMN
 
 BATCH_ROWS = 8192
-SEGMENT_BYTES = 16 * 1024 * 1024
+SEGMENT_BYTES = 4 * 1024 * 1024
 # One segment is parsed as one Arrow block.
 _MAX_BLOCK = (1 << 31) - 2
 
