@@ -145,6 +145,8 @@ def _corpus() -> dict[str, tuple[bytes, tuple[str, ...]]]:
         "1mb-fields": f"{HEADER}\n1,2024-01-05,C1,{'x' * (1 << 20)},10.00,COMPLETED\n"
         f'2,2024-01-05,C2,"{("a,b" + chr(10)) * (1 << 18)}",5,X\n',
         "10000-column-row": f"{HEADER}\n{WIDE}\n{ROW_1}\n",
+        "ragged-rows-with-3mb-fields": f'{HEADER}\n1,2,"{"y" * (3 << 20)}\n,"\n{ROW_1}\n'
+        f"1,{'z' * (3 << 20)}\n",
         "unclosed-quote-swallows-rest": f"{HEADER}\n{ROW_1}\n"
         f'3,2024-01-05,C3,"Books,10,COMPLETED\n{ROW_2}\n',
         "unclosed-quote-last-field": f'{HEADER}\n{ROW_1}\n3,2024-01-05,C3,Books,10,"COMPLETED\n',
@@ -232,6 +234,7 @@ def _corpus() -> dict[str, tuple[bytes, tuple[str, ...]]]:
 
 CORPUS = _corpus()
 LARGE = {"1mb-fields", "hostile-big-field", "wide-header", "10000-column-row", "hostile-wide"}
+LARGE |= {"ragged-rows-with-3mb-fields"}
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
@@ -266,6 +269,7 @@ def test_the_corpus_exercises_the_fast_path_and_every_fallback():
     assert {"extra-columns", "short-and-long-rows", "json-escapes", "escaped-quotes-everywhere",
             "unicode-line-separators", "1mb-fields", "wide-header", "10000-column-row",
             "hostile-every-reason", "hostile-wide", "bom-starting-body",
+            "ragged-rows-with-3mb-fields",
             "lone-cr", "bad-bytes-in-header-only"} <= fast  # fmt: skip
     assert set(reasons.values()) == {
         None,
