@@ -56,12 +56,16 @@ class Header:
     def from_fields(cls, fields: list[str], required: tuple[str, ...]) -> Header:
         positions: dict[str, int] = {}
         extras: list[tuple[str, int]] = []
+        used: set[str] = set()
+        suffixes: dict[str, int] = {}
         for index, raw_name in enumerate(fields):
             name = normalize_header(raw_name) or f"_c{index}"
             if name in required and name not in positions:
                 positions[name] = index
             else:
-                extras.append((_unique(name, extras, positions), index))
+                name = _unique(name, used, suffixes)
+                extras.append((name, index))
+            used.add(name)
         return cls(
             width=len(fields),
             required_positions=tuple(positions.get(c) for c in required),
@@ -73,12 +77,17 @@ class Header:
         return any(p is None for p in self.required_positions)
 
 
-def _unique(name: str, extras: list[tuple[str, int]], taken: dict[str, int]) -> str:
-    used = {n for n, _ in extras} | set(taken)
-    candidate, n = name, 2
-    while candidate in used:
-        candidate, n = f"{name}_{n}", n + 1
-    return candidate
+def _unique(name: str, used: set[str], suffixes: dict[str, int]) -> str:
+    """``name``, or ``name_2``, ``name_3``, ... : the first not used yet. ``suffixes``
+    remembers where to resume per name (``used`` only grows), so a header of thousands of
+    equal names stays linear."""
+    if name not in used:
+        return name
+    n = suffixes.get(name, 2)
+    while f"{name}_{n}" in used:
+        n += 1
+    suffixes[name] = n + 1
+    return f"{name}_{n}"
 
 
 class _LineTap:

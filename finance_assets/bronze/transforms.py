@@ -4,6 +4,10 @@ Files are listed on the driver and parsed inside Spark tasks, each task opening 
 files itself (local path or S3). The same code path therefore works on
 local Spark, a standalone cluster, Spark Connect and Databricks, and no file's contents
 ever pass through the driver.
+
+Tasks parse with ``arrow_parser`` (``pyarrow.csv``), which gives exactly the rows of the
+strict Python parser (``csv_parser``) and hands it any part of a file it cannot read
+exactly the same way. ``parser="python"`` runs the strict parser alone (the reference).
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from finance_assets.bronze import arrow_parser
 from finance_assets.bronze.csv_parser import parse_records
 from finance_assets.contract import PARTITION_COLUMN, Dataset
 from finance_assets.landing.zone import LandingFile, S3Options, open_binary
 
-BATCH_ROWS = 8192
+BATCH_ROWS = arrow_parser.BATCH_ROWS
 BYTES_PER_TASK = 64 * 1024 * 1024
 MIN_TASKS = 2
 
@@ -53,20 +58,20 @@ def bronze_schema(dataset: Dataset) -> T.StructType:
 
 
 def _arrow_schema(dataset: Dataset) -> pa.Schema:
-    return pa.schema(
-        [pa.field(c, pa.string()) for c in dataset.columns]
-        + [
-            pa.field("_source_file", pa.string(), nullable=False),
-            pa.field("_source_row", pa.int64(), nullable=False),
-            pa.field("_rescued_data", pa.string()),
-            pa.field("_corrupt_record", pa.string()),
-            pa.field(PARTITION_COLUMN, pa.date32(), nullable=False),
-        ]
-    )
+    return arrow_parser.bronze_arrow_schema(dataset.columns)
 
 
-def file_parser(dataset: Dataset, s3: S3Options | None):
+PARSERS = ("arrow", "python")
+
+
+def _check_parser(parser: str) -> None:
+    if parser not in PARSERS:
+        raise ValueError(f"unknown bronze parser {parser!r}, expected one of {PARSERS}")
+
+
+def file_parser(dataset: Dataset, s3: S3Options | None, parser: str = "arrow"):
     """A ``mapInArrow`` function turning batches of (uri, partition_date) into parsed rows."""
+    _check_parser(parser)
     columns = dataset.columns
     schema = _arrow_schema(dataset)
 
@@ -75,17 +80,21 @@ def file_parser(dataset: Dataset, s3: S3Options | None):
             for uri, day in zip(
                 batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
             ):
-                yield from _parse_file(uri, day, columns, schema, s3)
+                yield from _parse_file(uri, day, columns, schema, s3, parser)
 
     return parse
 
 
-def _parse_file(uri, day, columns, schema, s3) -> Iterator[pa.RecordBatch]:
+def _parse_file(uri, day, columns, schema, s3, parser="arrow") -> Iterator[pa.RecordBatch]:
     with open_binary(uri, s3) as stream:
-        yield from _parse_stream(stream, uri, day, columns, schema)
+        if parser == "python":
+            yield from _parse_stream(stream, uri, day, columns, schema)
+        else:
+            yield from arrow_parser.parse_file(stream, uri, day, columns)
 
 
 def _parse_stream(stream, uri, day, columns, schema) -> Iterator[pa.RecordBatch]:
+    """The strict Python parser's batches: the reference the Arrow parser must match."""
     rows: list = []
     for record in parse_records(stream, columns):
         rows.append(record)
@@ -96,8 +105,9 @@ def _parse_stream(stream, uri, day, columns, schema) -> Iterator[pa.RecordBatch]
         yield _to_batch(rows, uri, day, len(columns), schema)
 
 
-def content_parser(dataset: Dataset, days: dict[str, date]):
+def content_parser(dataset: Dataset, days: dict[str, date], parser: str = "arrow"):
     """A ``mapInArrow`` function over Spark's ``binaryFile`` rows (path, content)."""
+    _check_parser(parser)
     columns = dataset.columns
     schema = _arrow_schema(dataset)
 
@@ -106,7 +116,11 @@ def content_parser(dataset: Dataset, days: dict[str, date]):
             paths = batch.column("path").to_pylist()
             for path, content in zip(paths, batch.column("content").to_pylist(), strict=True):
                 uri = spark_path_to_uri(path)
-                yield from _parse_stream(io.BytesIO(content), uri, days[uri], columns, schema)
+                if parser == "python":
+                    stream = io.BytesIO(content)
+                    yield from _parse_stream(stream, uri, days[uri], columns, schema)
+                else:
+                    yield from arrow_parser.parse_file(content, uri, days[uri], columns)
 
     return parse
 
@@ -119,16 +133,7 @@ def spark_path_to_uri(path: str) -> str:
 
 
 def _to_batch(records, uri, day, width, schema) -> pa.RecordBatch:
-    n = len(records)
-    value_columns = [[r.values[i] for r in records] for i in range(width)]
-    arrays = [pa.array(v, pa.string()) for v in value_columns] + [
-        pa.array([uri] * n, pa.string()),
-        pa.array([r.source_row for r in records], pa.int64()),
-        pa.array([r.rescued for r in records], pa.string()),
-        pa.array([r.corrupt for r in records], pa.string()),
-        pa.array([day] * n, pa.date32()),
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return arrow_parser.records_to_batch(records, uri, day, width, schema)
 
 
 def read_landing(
@@ -137,23 +142,27 @@ def read_landing(
     dataset: Dataset,
     s3: S3Options | None = None,
     native: bool = False,
+    parser: str = "arrow",
 ) -> DataFrame:
     """Parse landing files into rows; each Spark task parses whole files.
 
     ``native``: the engine reads the bytes itself (Spark's ``binaryFile`` source, e.g. S3 on
     Databricks through its instance profile); otherwise tasks open the files (local or boto3).
+    ``parser``: ``"arrow"`` (the fast path, falling back where it must) or ``"python"``
+    (the strict parser alone).
     """
+    _check_parser(parser)
     if not files:
         return spark.createDataFrame([], parsed_schema(dataset))
     if native:
         days = {f.uri: f.partition_date for f in files}
         raw = spark.read.format("binaryFile").load([f.uri for f in files]).select("path", "content")
-        return raw.mapInArrow(content_parser(dataset, days), parsed_schema(dataset))
+        return raw.mapInArrow(content_parser(dataset, days, parser), parsed_schema(dataset))
     listing = spark.createDataFrame(
         [(f.uri, f.partition_date) for f in files],
         T.StructType([T.StructField("uri", T.StringType()), T.StructField("day", T.DateType())]),
     ).repartition(parse_task_count(files))
-    return listing.mapInArrow(file_parser(dataset, s3), parsed_schema(dataset))
+    return listing.mapInArrow(file_parser(dataset, s3, parser), parsed_schema(dataset))
 
 
 def parse_task_count(files: list[LandingFile]) -> int:
