@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from finance_assets.bronze import arrow_parser, transforms
-from finance_assets.datasets import DATASETS
+from finance_assets.contract import DATASETS
 from finance_assets.landing.generate import GenerateConfig, generate
 
 START = date(2024, 3, 1)
@@ -62,10 +62,11 @@ def spark_seconds(workdir: Path, landing: Path, days: int, repeat: int) -> dict[
     bronze asset does (parse in Spark tasks, stamp, replace the Delta partitions, read them
     back for the files without rows), in local Spark on 2 cores, without Dagster."""
     from finance_assets.bronze.assets import files_without_rows
-    from finance_assets.datasets import PARTITION_COLUMN
+    from finance_assets.resources.spark import build_session, local_spark_config
+
+    from finance_assets.contract import PARTITION_COLUMN
     from finance_assets.lake.delta import DeltaRsLake, PartitionRange
     from finance_assets.landing.zone import list_files
-    from finance_assets.resources.spark import build_session, local_spark_config
 
     spark = build_session("local", local_spark_config("local[2]", "2g", 2))
     where = PartitionRange(PARTITION_COLUMN, START.replace(day=1), START + timedelta(days - 1))

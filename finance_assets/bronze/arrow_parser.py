@@ -48,7 +48,7 @@ import pyarrow.csv as pacsv
 
 from finance_assets.bronze import csv_parser
 from finance_assets.bronze.csv_parser import BronzeRecord, Header, parse_records
-from finance_assets.datasets import PARTITION_COLUMN
+from finance_assets.contract import PARTITION_COLUMN
 
 BATCH_ROWS = 8192
 SEGMENT_BYTES = 4 * 1024 * 1024

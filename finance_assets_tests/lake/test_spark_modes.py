@@ -504,9 +504,7 @@ def test_spark_delta_lake_writes_and_reads_unity_catalog_tables_by_name():
     lake = SparkDeltaLake("s3://ignored", catalog_schema="main.finance")
     where = PartitionRange("date", date(2024, 1, 1), date(2024, 1, 31))
 
-    result = lake.replace_partitions(
-        frame, "gold/daily_kpi", where, inputs={"silver/payments": 4}
-    )
+    result = lake.replace_partitions(frame, "gold/daily_kpi", where, inputs={"silver/payments": 4})
 
     assert log == [
         ("format", "delta"),

@@ -28,10 +28,10 @@ from finance_assets.bronze.arrow_parser import (
     bronze_arrow_schema,
     parse_file,
 )
-from finance_assets.datasets import BUDGETS, DATASETS, EXPENSES, ORDERS, PAYMENTS
+from finance_assets.contract import BUDGETS, DATASETS, EXPENSES, ORDERS, PAYMENTS
 from finance_assets.landing.generate import GenerateConfig, generate
-from finance_assets_tests import test_reliability_hostile as hostile
-from finance_assets_tests.test_csv_parser import HEADER, REQUIRED, ROW_1, ROW_2
+from finance_assets_tests.bronze.test_csv_parser import HEADER, REQUIRED, ROW_1, ROW_2
+from finance_assets_tests.reliability import test_hostile as hostile
 
 URI = "file:///landing/orders/2024-01-02/drop.csv"
 DAY = date(2024, 1, 2)
