@@ -106,6 +106,9 @@ PLUGINS_SUITE = "trixie"
 PLUGINS = {"docker-compose": "docker-compose", "docker-buildx": "docker-buildx"}
 
 ENGINE_START_TIMEOUT_S = 90
+# The only variables of this process that docker compose sees (besides DOCKER_* and the like).
+PASSED_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "XDG_RUNTIME_DIR")
+TEST_PROJECT_PREFIX = "finance-assets-test-"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
@@ -225,7 +228,12 @@ def apt_install(*packages: str) -> None:
     install = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
     if run(install, check=False, env=env, capture=True).returncode != 0:
         run(["apt-get", "update"], env=env, capture=True)
-        run(install, env=env, capture=True)
+        result = run(install, env=env, capture=True, check=False)
+        if result.returncode != 0:
+            raise EngineUnavailable(
+                f"apt-get could not install {', '.join(packages)}:\n"
+                + (result.stderr or "")[-2000:]
+            )
 
 
 def _apt_private(root: Path, suite: str) -> list[str]:
@@ -546,10 +554,11 @@ class Stack:
     """The compose deployment with the test override, under a project name of its own."""
 
     engine: Engine
-    project: str = field(default_factory=lambda: f"finance-assets-test-{os.getpid()}")
+    project: str = field(default_factory=lambda: f"{TEST_PROJECT_PREFIX}{os.getpid()}")
     files: tuple[Path, ...] = (COMPOSE_FILE, TEST_COMPOSE_FILE)
     webserver_port: int = field(default_factory=free_port)
     _secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    _ports: dict[str, str] = field(default_factory=dict)
     _env_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -558,6 +567,11 @@ class Stack:
             "DAGSTER_POSTGRES_PASSWORD": secrets.token_urlsafe(24),
             "AWS_ACCESS_KEY_ID": "test" + secrets.token_hex(8),
             "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(24),
+        }
+        self._ports = {
+            "DAGSTER_WEBSERVER_PORT": str(self.webserver_port),
+            "MINIO_API_PORT": str(free_port()),
+            "MINIO_CONSOLE_PORT": str(free_port()),
         }
         # An empty env file, so that a developer's docker/.env does not leak into the test.
         handle, name = tempfile.mkstemp(prefix="finance-assets-compose-", suffix=".env")
@@ -569,13 +583,15 @@ class Stack:
         return f"http://127.0.0.1:{self.webserver_port}"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DAGSTER_"))}
+        """What compose interpolates: the generated secrets and ports, and nothing else of this
+        process's environment (a FINANCE_* or AWS_* variable here must not reach the stack)."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in PASSED_ENV or k.startswith(("DOCKER_", "COMPOSE_", "BUILDKIT_"))
+        }
         env.update(self._secrets)
-        env.update(
-            DAGSTER_WEBSERVER_PORT=str(self.webserver_port),
-            MINIO_API_PORT=str(free_port()),
-            MINIO_CONSOLE_PORT=str(free_port()),
-        )
+        env.update(self._ports)
         return env
 
     def secret_values(self) -> list[str]:
@@ -624,6 +640,38 @@ class Stack:
         self.down(volumes=True)
         if self._env_file is not None:
             self._env_file.unlink(missing_ok=True)
+
+
+def remove_abandoned_stacks(engine: Engine) -> None:
+    """Test stacks whose test process is gone (killed before its teardown): down, volumes too."""
+    result = run(
+        [
+            engine.docker,
+            "ps",
+            "--all",
+            "--format",
+            '{{ index .Labels "com.docker.compose.project" }}',
+        ],
+        capture=True,
+        check=False,
+        quiet=True,
+    )
+    projects = {p for p in (result.stdout or "").split() if p.startswith(TEST_PROJECT_PREFIX)}
+    for project in sorted(projects):
+        pid = project.removeprefix(TEST_PROJECT_PREFIX)
+        if pid.isdigit() and not _alive(int(pid)):
+            log(f"removing the abandoned test stack {project}")
+            Stack(engine, project=project).close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------- GraphQL

@@ -74,11 +74,16 @@ def images(engine):
 
 
 @pytest.fixture(scope="module")
-def stack(engine, images):
+def stack(request, engine, images):
+    dd.remove_abandoned_stacks(engine)
     stack = dd.Stack(engine)
+    failed_before = request.session.testsfailed
     try:
         yield stack
     finally:
+        if request.session.testsfailed > failed_before:
+            dd.log(f"a test failed; the stack as it was:\n--- compose ps\n{stack.ps()}")
+            dd.log(f"--- compose logs (last lines of each service)\n{stack.logs()}")
         dd.log("tearing the stack down (containers, network, volumes)")
         stack.close()
 
@@ -295,16 +300,12 @@ def test_a_day_dropped_into_s3_becomes_gold_through_the_daemon(stack, images):
     test_started = time.monotonic()
     dagster = dd.Dagster(stack.url)
 
-    def diagnostics() -> str:
-        return f"--- compose ps\n{stack.ps()}\n--- compose logs (tail)\n{stack.logs()}"
-
     dd.log(f"starting the stack {stack.project} on {images.base}")
     stack.up()
     repository = dd.wait_for(
         "code location finance_assets loaded in the webserver",
         lambda: _location_loaded(dagster),
         STACK_START_TIMEOUT_S,
-        on_timeout=diagnostics,
     )
     dd.log(f"location loaded ({time.monotonic() - test_started:.0f}s)")
 
@@ -314,7 +315,6 @@ def test_a_day_dropped_into_s3_becomes_gold_through_the_daemon(stack, images):
         "the landing sensor's first tick",
         lambda: [t for t in _sensor_ticks(dagster, repository) if t["status"] != "STARTED"],
         FIRST_TICK_TIMEOUT_S,
-        on_timeout=diagnostics,
     )
     assert first[-1]["status"] == "SKIPPED", first[-1]
     assert "First tick" in (first[-1]["skipReason"] or ""), first[-1]
@@ -341,7 +341,6 @@ def test_a_day_dropped_into_s3_becomes_gold_through_the_daemon(stack, images):
         "a run requested by the landing sensor",
         lambda: _runs(dagster, {TRIGGER_TAG: "landing"}),
         RUN_REQUEST_TIMEOUT_S,
-        on_timeout=diagnostics,
     )[0]
     batch = first_run["tags"][BATCH_TAG]
     assert first_run["tags"].get("dagster/partition") == DAY.isoformat(), first_run["tags"]
@@ -355,7 +354,6 @@ def test_a_day_dropped_into_s3_becomes_gold_through_the_daemon(stack, images):
         lambda: _chain_done(dagster, batch),
         CHAIN_TIMEOUT_S,
         interval=3,
-        on_timeout=diagnostics,
     )
     dd.log(f"{len(runs)} run(s) succeeded, {time.monotonic() - dropped_at:.0f}s after the drop:")
     for run in runs:
@@ -408,7 +406,6 @@ def test_a_day_dropped_into_s3_becomes_gold_through_the_daemon(stack, images):
         "code location loaded after the restart",
         lambda: _location_loaded(dagster),
         STACK_START_TIMEOUT_S,
-        on_timeout=diagnostics,
     )
     after = {r["runId"]: r["status"] for r in _runs(dagster, {BATCH_TAG: batch})}
     assert after == {r["runId"]: "SUCCESS" for r in runs}, after
