@@ -650,7 +650,7 @@ def remove_abandoned_stacks(engine: Engine) -> None:
             "ps",
             "--all",
             "--format",
-            '{{ index .Labels "com.docker.compose.project" }}',
+            '{{ .Label "com.docker.compose.project" }}',
         ],
         capture=True,
         check=False,

@@ -515,3 +515,15 @@ def test_the_test_images_build_on_the_product_base():
         froms = [args for keyword, args in instructions if keyword == "FROM"]
         assert froms == ["${BASE_IMAGE}"], (name, froms)
         assert ("ARG", f"BASE_IMAGE={product_default}") in instructions, name
+
+
+def test_the_dependency_layer_depends_on_pyproject_only():
+    """Editing the code or the README must not re-download the dependencies (PySpark alone is
+    450 MB): everything COPYed before the first `pip install` is pyproject.toml."""
+    copied = []
+    for keyword, args in _dockerfile_instructions():
+        if keyword == "COPY":
+            copied += _copy_sources(args) or []
+        if keyword == "RUN" and "pip install" in args:
+            break
+    assert copied == ["pyproject.toml"], copied
