@@ -99,15 +99,32 @@ def test_the_test_override_keeps_the_production_wiring(stack):
     assert user_code["AWS_ENDPOINT_URL_S3"] == "http://minio:9000"
     init = services["minio-init"]
     assert init["environment"]["LANDING_BUCKET"] == bucket
-    # The S3 server and the bucket creation get the pipeline's credentials, as MinIO does.
-    assert init["environment"]["MINIO_ROOT_USER"] == user_code["AWS_ACCESS_KEY_ID"]
-    assert init["environment"]["MINIO_ROOT_PASSWORD"] == user_code["AWS_SECRET_ACCESS_KEY"]
-    assert services["minio"]["environment"]["MINIO_ROOT_USER"] == user_code["AWS_ACCESS_KEY_ID"]
-    postgres = services["postgres"]["environment"]
+    # The S3 server and the bucket creation get the pipeline's credentials, as MinIO does,
+    # and every Dagster process gets the database's password. Compared by name, so that a
+    # failure names the variables and never prints a value.
+    same = [
+        (("minio-init", "MINIO_ROOT_USER"), ("user_code", "AWS_ACCESS_KEY_ID")),
+        (("minio-init", "MINIO_ROOT_PASSWORD"), ("user_code", "AWS_SECRET_ACCESS_KEY")),
+        (("minio", "MINIO_ROOT_USER"), ("user_code", "AWS_ACCESS_KEY_ID")),
+        (("minio", "MINIO_ROOT_PASSWORD"), ("user_code", "AWS_SECRET_ACCESS_KEY")),
+    ]
     for name in ("user_code", "webserver", "daemon"):
-        env = services[name]["environment"]
-        assert env["DAGSTER_POSTGRES_PASSWORD"] == postgres["POSTGRES_PASSWORD"]
+        same.append(((name, "DAGSTER_POSTGRES_PASSWORD"), ("postgres", "POSTGRES_PASSWORD")))
         assert services[name]["image"] == dd.PRODUCT_IMAGE
+
+    def value(service_and_variable):
+        service, variable = service_and_variable
+        return services[service]["environment"].get(variable)
+
+    mismatched = [(a, b) for a, b in same if not value(a) or value(a) != value(b)]
+    assert not mismatched, f"these should be equal and are not: {mismatched}"
+    postgres = services["postgres"]["environment"]
+    generated = set(stack.secret_values())
+    uses_generated = {
+        user_code["AWS_SECRET_ACCESS_KEY"],
+        postgres["POSTGRES_PASSWORD"],
+    } <= generated
+    assert uses_generated, "the stack does not use the secrets generated for it"
     assert services["postgres"]["image"] == dd.POSTGRES_IMAGE
     assert services["minio"]["image"] == services["minio-init"]["image"] == dd.S3_IMAGE
 
