@@ -106,9 +106,14 @@ PLUGINS_SUITE = "trixie"
 PLUGINS = {"docker-compose": "docker-compose", "docker-buildx": "docker-buildx"}
 
 ENGINE_START_TIMEOUT_S = 90
+PULL_TIMEOUT_S = 600
+COMPOSE_UP_TIMEOUT_S = 600
+COMPOSE_DOWN_TIMEOUT_S = 240
+EXEC_TIMEOUT_S = 300
 # The only variables of this process that docker compose sees (besides DOCKER_* and the like).
 PASSED_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "XDG_RUNTIME_DIR")
 TEST_PROJECT_PREFIX = "finance-assets-test-"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
@@ -488,8 +493,15 @@ def base_image(engine: Engine) -> str:
     default = dockerfile_default_base()
     if engine.image_exists(default):
         return default
-    pull = [engine.docker, "pull", "--quiet", default]
-    pulled = run(pull, check=False, capture=True, timeout=600)
+    try:
+        pulled = run(
+            [engine.docker, "pull", "--quiet", default],
+            check=False,
+            capture=True,
+            timeout=PULL_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        pulled = subprocess.CompletedProcess([], 1, "", f"no answer in {PULL_TIMEOUT_S}s")
     if pulled.returncode == 0:
         return default
     reason = (pulled.stderr or "").strip().splitlines()
@@ -612,22 +624,42 @@ class Stack:
         return json.loads(text)
 
     def up(self) -> None:
-        self.run("up", "--detach", "--no-build", capture=True)
+        # Returns once every dependency condition holds (healthchecks, minio-init done);
+        # those are bounded by their retries, the timeout is a backstop.
+        self.run("up", "--detach", "--no-build", capture=True, timeout=COMPOSE_UP_TIMEOUT_S)
 
     def down(self, volumes: bool = True) -> None:
         args = ["down", "--remove-orphans", "--timeout", "30"]
         if volumes:
             args.append("--volumes")
-        self.run(*args, check=False, capture=True)
+        try:
+            self.run(*args, check=False, capture=True, timeout=COMPOSE_DOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log(f"compose down did not finish in {COMPOSE_DOWN_TIMEOUT_S}s")
 
     def exec(self, service: str, *argv: str, **kwargs) -> subprocess.CompletedProcess:
+        kwargs.setdefault("timeout", EXEC_TIMEOUT_S)
         return self.run("exec", "-T", service, *argv, **kwargs)
 
-    def logs(self, tail: int = 80) -> str:
-        result = self.run(
-            "logs", "--no-color", "--tail", str(tail), capture=True, check=False, quiet=True
-        )
-        text = (result.stdout or "") + (result.stderr or "")
+    def logs(self) -> str:
+        """The last lines of each service's log (more for the Dagster ones), secrets masked."""
+        parts = []
+        for services, tail in (
+            (("user_code", "daemon", "webserver"), 60),
+            (("postgres", "minio", "minio-init"), 15),
+        ):
+            result = self.run(
+                "logs",
+                "--no-color",
+                "--tail",
+                str(tail),
+                *services,
+                capture=True,
+                check=False,
+                quiet=True,
+            )
+            parts.append((result.stdout or "") + (result.stderr or ""))
+        text = ANSI_ESCAPE.sub("", "\n".join(parts))
         for value in self.secret_values():
             text = text.replace(value, "***")
         return text
