@@ -78,6 +78,9 @@ BASE_PACKAGES = (
     "python3-wheel-whl",
 )
 RECIPE_LABEL = "org.finance-assets.base-recipe"
+# On every image built here, so that the ones a rebuild left untagged can be pruned without
+# touching anybody else's images.
+BUILT_BY_LABEL = "org.finance-assets.built-by=finance_assets_tests.docker_deploy"
 # Run inside the debootstrapped root: the release's updates and security suites, and a
 # virtual environment *at /usr/local*, so that `python`, `pip` and every console script
 # pip installs are in /usr/local/bin, as in the python:*-slim images.
@@ -286,6 +289,8 @@ def debian_plugin(name: str) -> Path:
         run(["dpkg-deb", "-x", deb, extract], capture=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(extract / "usr/libexec/docker/cli-plugins" / name, target)
+        shutil.rmtree(debs, ignore_errors=True)
+        shutil.rmtree(extract, ignore_errors=True)
         log(f"{name} from Debian {PLUGINS_SUITE} ({deb.name}) is {target}")
     return target
 
@@ -457,7 +462,7 @@ def build_local_base(engine: Engine) -> str:
             )
             setup = BASE_SETUP.format(mirror=mirror, security=security, suite=BASE_SUITE)
             run(["chroot", root, "/bin/sh", "-s"], input=setup, capture=True)
-            changes = [*BASE_CHANGES, f"LABEL {RECIPE_LABEL}={recipe}"]
+            changes = [*BASE_CHANGES, f"LABEL {RECIPE_LABEL}={recipe}", f"LABEL {BUILT_BY_LABEL}"]
             tar = subprocess.Popen(
                 [
                     "tar",
@@ -541,7 +546,8 @@ def build_images(engine: Engine, *, test_images: bool = True) -> Images:
     for name, tag, dockerfile, context, args in jobs:
         started = time.monotonic()
         log_file = logs / f"{name}.log"
-        argv = [*build, "--progress=plain", "-f", dockerfile, *args, *secret, "-t", tag, context]
+        argv = [*build, "--progress=plain", "-f", dockerfile, *args, *secret]
+        argv += ["--label", BUILT_BY_LABEL, "-t", tag, context]
         with open(log_file, "w") as out:
             result = run(argv, check=False, env=env, stdout=out, stderr=subprocess.STDOUT)
         if result.returncode != 0:
@@ -549,6 +555,13 @@ def build_images(engine: Engine, *, test_images: bool = True) -> Images:
             raise RuntimeError(f"building {tag} failed (full log: {log_file}):\n{tail}")
         images.seconds[name] = time.monotonic() - started
         log(f"built {tag} in {images.seconds[name]:.0f}s")
+    # The images these tags pointed to before (a rebuild after a change) are untagged now.
+    run(
+        [engine.docker, "image", "prune", "--force", "--filter", f"label={BUILT_BY_LABEL}"],
+        capture=True,
+        check=False,
+        quiet=True,
+    )
     return images
 
 
