@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test java dev lint clean
+.PHONY: demo test docker-test java dev lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: java
 
 test: java
 	$(BIN)/pytest
+
+# The Docker deployment, built and run for real (docker/README.md): needs a Docker engine,
+# or root on Debian to install and start one. Prints its progress as it goes.
+docker-test: $(BIN)/.installed
+	$(BIN)/pytest -s finance_assets_tests/test_docker_files.py finance_assets_tests/test_docker_deploy.py
 
 dev: java
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} ; mkdir -p $$DAGSTER_HOME ; \

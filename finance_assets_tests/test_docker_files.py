@@ -175,7 +175,9 @@ def test_published_ports_are_bound_to_localhost_only():
             if isinstance(port, dict):
                 host_ip = port.get("host_ip")
             else:
-                host_ip = str(port).split(":")[0] if str(port).count(":") == 2 else None
+                # A host port may come from the environment: "127.0.0.1:${PORT:-3000}:3000".
+                spec = ANY_VAR.sub("0", str(port))
+                host_ip = spec.split(":")[0] if spec.count(":") == 2 else None
             assert host_ip == "127.0.0.1", f"{name} publishes {port} on every interface"
     assert "ports" not in services["postgres"]
     assert "ports" not in services["user_code"]
@@ -269,6 +271,15 @@ def test_lake_volume_is_shared_by_the_dagster_services():
         assert "lake:/data/lake" in mounts, f"{name} does not mount the lake volume"
         assert f"dagster_storage:{DAGSTER_HOME}/storage" in mounts, name
     assert {"lake", "dagster_storage", "postgres_data"} <= set(compose["volumes"])
+
+
+def test_alert_log_of_the_user_code_server_is_on_a_mounted_volume():
+    """Alerts are appended by sensors in user_code; the default path (next to the lake, in
+    /data) is a root-owned folder of the image, so the service user could not write it."""
+    user_code = _services()["user_code"]
+    alert_log = _environment(user_code)["FINANCE_ALERT_LOG"]
+    mounts = [str(v).split(":")[1] for v in user_code.get("volumes") or []]
+    assert any(alert_log.startswith(m.rstrip("/") + "/") for m in mounts), (alert_log, mounts)
 
 
 # --------------------------------------------------------------------------- Dockerfile
@@ -447,3 +458,72 @@ def test_webserver_and_daemon_load_the_docker_workspace():
         workspace = _option(argv, "-w", "--workspace")
         target = workspace if workspace.startswith("/") else f"{workdir}/{workspace}"
         assert ["docker/workspace.yaml", target] in copies
+
+
+# --------------------------------------------------------------------------- offline builds
+
+
+def test_dockerfile_pulls_nothing_but_its_base_image():
+    """A `# syntax=` directive makes BuildKit pull a frontend image from Docker Hub before it
+    reads the file, so the build would fail wherever only the base image is available; the
+    built-in frontend has everything the file uses. The base is a build argument."""
+    for line in DOCKERFILE.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        assert not re.match(r"#\s*syntax\s*=", line, re.IGNORECASE), line
+    froms = [args for keyword, args in _dockerfile_instructions() if keyword == "FROM"]
+    assert froms == ["${PYTHON_IMAGE}"], froms
+
+
+def test_dockerfile_trusts_an_optional_extra_ca_before_downloading():
+    instructions = _dockerfile_instructions()
+    runs = [args for keyword, args in instructions if keyword == "RUN"]
+    ca_step = next(i for i, args in enumerate(runs) if "id=extra_ca" in args)
+    download = next(i for i, args in enumerate(runs) if "apt-get" in args or "pip install" in args)
+    assert ca_step < download, "the extra CA must be trusted before apt and pip run"
+    assert "required=true" not in runs[ca_step], "the extra CA must stay optional"
+    assert "if [ -s /run/secrets/extra_ca ]" in runs[ca_step]
+
+
+TEST_COMPOSE_FILE = DOCKER / "test" / "compose.test.yaml"
+
+
+def test_the_test_override_replaces_images_not_wiring():
+    """docker/test/compose.test.yaml swaps the third-party images for ones built from Debian
+    packages; ports, volumes, dependencies and the Dagster services stay production's."""
+    override = yaml.safe_load(TEST_COMPOSE_FILE.read_text())["services"]
+    services = _services()
+    assert set(override) <= set(services)
+    stand_ins = {"image", "pull_policy", "command", "entrypoint", "healthcheck", "environment"}
+    for name in ("postgres", "minio", "minio-init"):
+        assert set(override[name]) <= stand_ins, (name, set(override[name]) - stand_ins)
+        assert override[name]["pull_policy"] == "never"
+    assert set(override.get("user_code", {})) <= {"environment"}
+    assert set(override["user_code"]["environment"]) <= {"FINANCE_LANDING_SENSOR_INTERVAL_SECONDS"}
+    assert not {"webserver", "daemon"} & set(override)
+    # The bucket minio-init creates is the landing URI's.
+    bucket = _environment(services["user_code"])["FINANCE_LANDING_URI"].split("/")[2]
+    assert override["minio-init"]["environment"]["LANDING_BUCKET"] == bucket
+
+
+def test_the_test_images_build_on_the_product_base():
+    product_default = next(
+        a for k, a in _dockerfile_instructions() if k == "ARG" and a.startswith("PYTHON_IMAGE=")
+    ).partition("=")[2]
+    for name in ("postgres.Dockerfile", "s3.Dockerfile"):
+        instructions = _dockerfile_instructions(DOCKER / "test" / name)
+        froms = [args for keyword, args in instructions if keyword == "FROM"]
+        assert froms == ["${BASE_IMAGE}"], (name, froms)
+        assert ("ARG", f"BASE_IMAGE={product_default}") in instructions, name
+
+
+def test_the_dependency_layer_depends_on_pyproject_only():
+    """Editing the code or the README must not re-download the dependencies (PySpark alone is
+    450 MB): everything COPYed before the first `pip install` is pyproject.toml."""
+    copied = []
+    for keyword, args in _dockerfile_instructions():
+        if keyword == "COPY":
+            copied += _copy_sources(args) or []
+        if keyword == "RUN" and "pip install" in args:
+            break
+    assert copied == ["pyproject.toml"], copied
