@@ -4,8 +4,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# One Dagster instance for everything started from this checkout (git-ignored).
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test docker-test java dev lint clean
+.PHONY: demo test test-fast check docker-test java dev lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,22 +16,33 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 java: $(BIN)/.installed
-	@$(BIN)/python -m finance_assets.java
+	@$(BIN)/python -m finance_assets.lake.java
 
 demo: java
 	$(BIN)/finance-assets demo
 
-test: java
+# The definitions load (dg check defs) and imports flow one way (import-linter), then every test.
+test: java check
 	$(BIN)/pytest
+
+check: $(BIN)/.installed
+	$(BIN)/dg check defs
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+
+# Without Spark clusters, browsers, Docker or whole-pipeline runs: a minute or two.
+test-fast: java
+	$(BIN)/pytest -m "not slow and not cluster and not browser and not docker"
 
 # The Docker deployment, built and run for real (docker/README.md): needs a Docker engine,
 # or root on Debian to install and start one. Prints its progress as it goes.
 docker-test: $(BIN)/.installed
-	$(BIN)/pytest -s finance_assets_tests/test_docker_files.py finance_assets_tests/test_docker_deploy.py
+	$(BIN)/pytest -s finance_assets_tests/deployment/test_docker_files.py finance_assets_tests/deployment/test_docker_deploy.py
 
+# The Dagster UI, daemon and code server (dg dev) on this checkout's instance, where
+# `make demo` recorded its runs. Ctrl-C stops everything it started.
 dev: java
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} ; mkdir -p $$DAGSTER_HOME ; \
-	DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -w workspace.yaml
+	exec $(BIN)/finance-assets dev
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -139,6 +139,7 @@ def _values(page, selector: str) -> dict[str, str]:
     )
 
 
+@pytest.mark.browser
 def test_dashboard_in_headless_chromium(built, tmp_path):
     _need_chromium()
     from playwright.sync_api import sync_playwright

@@ -27,7 +27,7 @@ from finance_assets_tests.support.spark_servers import (
     standalone_cluster,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from finance_assets_tests.support.spark_servers import (
     spark_connect_server,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ UI_TIMEOUT_MS = 90_000
 # A Python warning as printed by the warnings module: "<file>.py:<line>: <Category>: <text>".
 PY_WARNING = re.compile(r"(?P<path>\S+\.py):\d+: (?P<category>\w*Warning): (?P<message>.*)")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 # Loopback only: never through a proxy configured in the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

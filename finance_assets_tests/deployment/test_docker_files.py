@@ -22,7 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - pytest depends on tomli below 3.11
     import tomli as tomllib
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 COMPOSE_FILE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
@@ -141,7 +141,12 @@ def _instance_config_with_sqlite_storage(target_dir: Path) -> Path:
 
 
 def _pyproject_dagster() -> dict:
-    return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["dagster"]
+    """The code location the dg project declares (``[tool.dg.project]``)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    return {
+        "module_name": project["code_location_target_module"],
+        "code_location_name": project["code_location_name"],
+    }
 
 
 # --------------------------------------------------------------------------- compose.yaml

@@ -3,9 +3,9 @@
 The deployment test (``test_docker_deploy.py``, ``make docker-test``) does everything through
 this module, and a developer can drive the same steps by hand:
 
-    python -m finance_assets_tests.docker_deploy images   # engine, base image, the 3 images
-    python -m finance_assets_tests.docker_deploy up       # ... then start the test stack
-    python -m finance_assets_tests.docker_deploy down     # stop it and delete its volumes
+    python -m finance_assets_tests.support.docker_deploy images   # engine, base image, the 3 images
+    python -m finance_assets_tests.support.docker_deploy up       # ... then start the test stack
+    python -m finance_assets_tests.support.docker_deploy down     # stop it and delete its volumes
 
 What it needs and what it does when something is missing (as root on Debian, like CI):
 
@@ -48,7 +48,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO / "docker"
 TEST_DIR = DOCKER_DIR / "test"
 DOCKERFILE = DOCKER_DIR / "Dockerfile"
@@ -80,7 +80,7 @@ BASE_PACKAGES = (
 RECIPE_LABEL = "org.finance-assets.base-recipe"
 # On every image built here, so that the ones a rebuild left untagged can be pruned without
 # touching anybody else's images.
-BUILT_BY_LABEL = "org.finance-assets.built-by=finance_assets_tests.docker_deploy"
+BUILT_BY_LABEL = "org.finance-assets.built-by=finance_assets_tests.support.docker_deploy"
 # Run inside the debootstrapped root: the release's updates and security suites, and a
 # virtual environment *at /usr/local*, so that `python`, `pip` and every console script
 # pip installs are in /usr/local/bin, as in the python:*-slim images.
@@ -779,7 +779,7 @@ def wait_for(what: str, probe, timeout: float, interval: float = 2.0, on_timeout
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m finance_assets_tests.docker_deploy")
+    parser = argparse.ArgumentParser(prog="python -m finance_assets_tests.support.docker_deploy")
     parser.add_argument("action", choices=["images", "up", "down"])
     parser.add_argument("--project", default="finance-assets-dev")
     args = parser.parse_args(argv)
@@ -795,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.up()
         log(
             f"up: {stack.url} (project {stack.project}); stop with: "
-            f"python -m finance_assets_tests.docker_deploy down --project {stack.project}"
+            f"python -m finance_assets_tests.support.docker_deploy down --project {stack.project}"
         )
     return 0
 

@@ -29,7 +29,7 @@ from datetime import date
 
 import pytest
 
-from finance_assets_tests import docker_deploy as dd
+from finance_assets_tests.support import docker_deploy as dd
 
 DAY = date(2024, 3, 14)  # a partition of the deployment (partitions start 2024-01-01)
 MONTH = DAY.replace(day=1)
@@ -44,7 +44,7 @@ FIRST_TICK_TIMEOUT_S = 120
 RUN_REQUEST_TIMEOUT_S = 120
 CHAIN_TIMEOUT_S = 600
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 
 def _unavailable(reason: str):
