@@ -178,6 +178,7 @@ class Settings(BaseSettings):
     extra_spark_conf: Annotated[dict[str, str], NoDecode, BeforeValidator(_spark_conf)] = Field(
         default_factory=dict, validation_alias=_env("FINANCE_SPARK_CONF", "extra_spark_conf")
     )
+    java_home: str | None = Field(None, validation_alias=_env("JAVA_HOME", "java_home"))
     pyspark_python: str | None = Field(
         None, validation_alias=_env("PYSPARK_PYTHON", "pyspark_python")
     )

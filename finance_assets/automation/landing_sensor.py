@@ -15,6 +15,10 @@ dashboard follow on their own (``conditions.py``) once the days they read were u
 First tick (no cursor): ``FINANCE_SENSOR_BOOTSTRAP=skip`` (default) records the files
 already there as seen and requests nothing (materialize history with a backfill);
 ``all`` treats every existing file as new.
+
+Why a sensor of our own: Dagster's automation conditions react to assets it materialized or
+observed, not to files appearing in a folder or bucket; what changed in the landing zone (a
+file added, replaced or removed in an old day's folder) has to be found by listing it.
 """
 
 import base64

@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 
+from finance_assets.settings import Settings
+
 MIN_JAVA = 17
 
 
@@ -15,7 +17,9 @@ class JavaMissingError(RuntimeError):
 
 
 def java_executable() -> str | None:
-    home = os.environ.get("JAVA_HOME")
+    """``$JAVA_HOME/bin/java`` when ``JAVA_HOME`` is set (``Settings.java_home``), else the
+    ``java`` on ``PATH``."""
+    home = Settings.load().java_home
     if home and os.access(os.path.join(home, "bin", "java"), os.X_OK):
         return os.path.join(home, "bin", "java")
     return shutil.which("java")

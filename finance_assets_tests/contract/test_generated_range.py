@@ -1,4 +1,4 @@
-"""A generated two-month range: every row accounted for, and a rerun changes nothing."""
+"""A generated range across a month end: every row accounted for, and a rerun changes nothing."""
 
 from collections import Counter
 from datetime import date
@@ -11,7 +11,7 @@ from finance_assets.contract import DATASETS
 from finance_assets.lake.arrow import read_table
 from finance_assets.landing.generate import GenerateConfig, generate
 
-START, END = date(2024, 1, 1), date(2024, 2, 29)
+START, END = date(2024, 1, 22), date(2024, 2, 8)
 VOLATILE = {"_ingested_at", "_run_id"}
 
 
@@ -40,7 +40,7 @@ def generated(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("generated")
     landing, lake = root / "landing", root / "lake"
     written = generate(
-        str(landing), GenerateConfig(start=START, end=END, orders_per_day=6, dirty_rate=0.05)
+        str(landing), GenerateConfig(start=START, end=END, orders_per_day=8, dirty_rate=0.08)
     )
     first = materialize(str(landing), str(lake), START, END)
     snapshot = _all_tables(lake)

@@ -4,8 +4,8 @@ lake, value for value: late payments reach their order days, and a payment whose
 after it leaves ``unmatched_payments`` once the order is there.
 
 The drops are generated (payments arrive up to ten days after their orders, orphans included)
-plus two hand-made rows: a payment dated before its order (its order lands later), and a
-payment for an order of the first day that lands in the second month.
+plus three hand-made payments: one dated before its order (its order lands later), one for
+an order of the first day that lands in the second month, and one whose order never comes.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from finance_assets.contract import DATASETS
 from finance_assets.lake.arrow import read_table
 from finance_assets.landing.generate import GenerateConfig, generate
 
-START, END = date(2024, 1, 26), date(2024, 2, 4)
-PREPAID_ORDER = 1_000_000_001  # dated 2024-02-02, paid on 2024-01-29
-LATE_PAID_ORDER = 1_000_000_002  # dated 2024-01-26, paid on 2024-02-03
+START, END = date(2024, 1, 29), date(2024, 2, 3)
+PREPAID_ORDER = 1_000_000_001  # dated 2024-02-02, paid on 2024-01-30
+LATE_PAID_ORDER = 1_000_000_002  # dated 2024-01-29, paid on 2024-02-03
 ORDERS = "order_id,order_date,customer_id,product_category,order_amount,order_status\n"
 PAYMENTS = "payment_id,order_id,payment_date,paid_amount,payment_status,payment_method\n"
 INGESTION = {"_ingested_at", "_run_id"}
@@ -56,17 +56,23 @@ def _drops(root: Path) -> Path:
     _add(
         drops,
         "payments",
-        date(2024, 1, 29),
-        PAYMENTS + f"P900000001,{PREPAID_ORDER},2024-01-29,30.00,SUCCESS,CARD\n",
+        date(2024, 1, 30),
+        PAYMENTS + f"P900000001,{PREPAID_ORDER},2024-01-30,30.00,SUCCESS,CARD\n",
     )
     _add(
-        drops, "orders", START, ORDERS + f"{LATE_PAID_ORDER},2024-01-26,C8,Books,12.50,COMPLETED\n"
+        drops, "orders", START, ORDERS + f"{LATE_PAID_ORDER},2024-01-29,C8,Books,12.50,COMPLETED\n"
     )
     _add(
         drops,
         "payments",
         date(2024, 2, 3),
         PAYMENTS + f"P900000002,{LATE_PAID_ORDER},2024-02-03,12.50,SUCCESS,UPI\n",
+    )
+    _add(  # an orphan: its order never arrives
+        drops,
+        "payments",
+        date(2024, 1, 31),
+        PAYMENTS + "P900000003,1000000099,2024-01-31,4.20,SUCCESS,UPI\n",
     )
     return drops
 
