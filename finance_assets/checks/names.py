@@ -2,6 +2,7 @@
 
 SCHEMA = "pandera_schema"
 BRONZE_RECONCILES = "bronze_rows_reconcile"
+LANDING_RECORDS_RECONCILE = "landing_records_reconcile"
 QUARANTINE_RATE = "quarantine_rate"
 KEY_UNIQUE_ACROSS_PARTITIONS = "key_unique_across_partitions"
 PAYMENTS_HAVE_ORDERS = "payments_have_orders"
