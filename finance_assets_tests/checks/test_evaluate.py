@@ -112,10 +112,10 @@ BRONZE_BUDGET = {
 
 
 def test_bronze_schema_and_the_drop_folder_rule_in_one_pass(spark):
+    from pyspark.sql import types as T
+
     from finance_assets.bronze.transforms import bronze_schema
     from finance_assets.contract import DATASETS
-
-    from pyspark.sql import types as T
 
     # Nullable everywhere, so rows the writer would refuse can be judged too.
     struct = T.StructType(
