@@ -58,14 +58,13 @@ class Progress:
 
     # --- the run --------------------------------------------------------------------
 
-    def start_run(
-        self, job: str, total_steps: int, first: str | None, last: str | None, partitions: int
-    ) -> None:
-        """Announce a run of ``total_steps`` steps over the ``partitions`` of ``first..last``."""
+    def start_run(self, job: str, total_steps: int, span: str, partitions: int) -> None:
+        """Announce a run of ``total_steps`` steps over ``partitions`` partitions, ``span``
+        (``first..last``, or one key; empty when unpartitioned)."""
         with self._lock:
             self._steps, self._done, self._total = {}, 0, total_steps
-            self._range = "" if first is None else first if first == last else f"{first}..{last}"
-            span = f" {self._range}" if self._range else ""
+            self._range = span
+            span = f" {span}" if span else ""
             size = f" ({partitions} partitions)" if partitions > 1 else ""
             self._print(f"{job}{span}{size}: {total_steps} steps")
         self._stop.clear()

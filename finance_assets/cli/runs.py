@@ -116,6 +116,19 @@ def deployment_settings(landing: str, lake: str, start: date, end: date) -> Sett
     )
 
 
+@dataclass(frozen=True)
+class Span:
+    """The partitions a run covers: first and last key, and how many there are."""
+
+    first: str
+    last: str
+    partitions: int
+
+    @property
+    def text(self) -> str:
+        return self.first if self.first == self.last else f"{self.first}..{self.last}"
+
+
 @dataclass
 class CliRun:
     """How the command runs its jobs: where they are recorded and what they print."""
@@ -136,32 +149,34 @@ class CliRun:
                 for node in job.graph.nodes
                 if node.name.startswith("bronze__")
             }
-        partitions = len(
-            job.partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))
-        )
+        keys = job.partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))
+        span = Span(first, last, len(keys))
         tags = {RANGE_START_TAG: first, RANGE_END_TAG: last}
-        return self._execute(
-            job,
-            job_name,
-            len(job.graph.nodes),
-            (first, last, partitions),
-            outcome,
-            tags=tags,
-            run_config=run_config,
-        )
+        steps = len(job.graph.nodes)
+        return self._execute(job, job_name, steps, span, outcome, tags, run_config)
 
     def assets(self, defs: dg.Definitions, keys: list[dg.AssetKey], label: str, outcome) -> bool:
         """Materialize unpartitioned ``keys`` in one run."""
         job = defs.resolve_implicit_global_asset_job_def()
         return self._execute(job, label, len(keys), None, outcome, asset_selection=keys)
 
-    def _execute(self, job, label, steps, span, outcome, tags=None, run_config=None, **kwargs):
+    def _execute(
+        self,
+        job,
+        label: str,
+        steps: int,
+        span: Span | None,
+        outcome,
+        tags=None,
+        run_config=None,
+        **kwargs,
+    ) -> bool:
         loggers = {"console": {"config": {"log_level": "INFO" if self.verbose else "WARNING"}}}
         if self.progress is not None:
             job = job.with_logger_defs({**job.loggers, LOGGER_NAME: self.progress.logger_def()})
             loggers[LOGGER_NAME] = {}
-            first, last, count = span or (None, None, 0)
-            self.progress.start_run(label, steps, first, last, count)
+            text, size = (span.text, span.partitions) if span else ("", 0)
+            self.progress.start_run(label, steps, text, size)
         started = time.monotonic()
         result = job.execute_in_process(
             instance=self.instance,
@@ -173,8 +188,8 @@ class CliRun:
         seconds = time.monotonic() - started
         if self.progress is not None:
             self.progress.end_run(label, result.success, seconds)
-        partitions = "" if span is None else span[0] if span[0] == span[1] else "..".join(span[:2])
         status = "succeeded" if result.success else "failed"
+        partitions = span.text if span else ""
         outcome.runs.append(RunSummary(label, result.run_id, partitions, status, round(seconds, 1)))
         collect(result, outcome)
         if not result.success:
@@ -230,19 +245,22 @@ def collect(result, outcome: RunOutcome) -> None:
         rows = mat.metadata.get("dagster/row_count")
         if rows is not None:
             outcome.row_counts[key] = rows.value
-        for name, into in ((EXTRA_PARTITIONS, None), (LATE_PAYMENT_DAYS, "late")):
-            value = mat.metadata.get(name)
-            if value is None or not value.value:
-                continue
-            if into == "late":
-                outcome.late_payment_days = sorted({*outcome.late_payment_days, *value.value})
-            else:
-                found = outcome.brought_up_to_date.setdefault(key, [])
-                found[:] = sorted({*found, *value.value})
+        late = _listed(mat, LATE_PAYMENT_DAYS)
+        if late:
+            outcome.late_payment_days = sorted({*outcome.late_payment_days, *late})
+        beyond = _listed(mat, EXTRA_PARTITIONS)
+        if beyond:
+            found = outcome.brought_up_to_date.get(key, [])
+            outcome.brought_up_to_date[key] = sorted({*found, *beyond})
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             outcome.failed_steps.append(f"{event.step_key}: {failure_message(event)}")
     outcome.succeeded = outcome.succeeded and result.success
+
+
+def _listed(materialization, name: str) -> list[str]:
+    value = materialization.metadata.get(name)
+    return list(value.value) if value is not None and value.value else []
 
 
 def materialize(

@@ -60,7 +60,9 @@ class S3Options:
             aws_secret_access_key=self.secret_access_key,
             aws_session_token=self.session_token,
         )
-        config = Config(retries={"max_attempts": self.max_attempts, "mode": self.retry_mode})
+        # Attempts in all, the first included (as AWS_MAX_ATTEMPTS and S3Resource mean it).
+        retries = {"total_max_attempts": self.max_attempts, "mode": self.retry_mode}
+        config = Config(retries=retries)
         if self.unsigned:
             config = config.merge(Config(signature_version=UNSIGNED))
         return session.client(
