@@ -65,9 +65,15 @@ def register_commands(commands) -> None:
         ),
     )
     bench.add_argument("--days", type=_positive, default=365, help="days in the backfill")
-    bench.add_argument("--orders-per-day", type=_positive, default=50_000)
     bench.add_argument(
-        "--start", type=date.fromisoformat, default=date(2024, 1, 1), help="first day"
+        "--orders-per-day", type=_positive, default=50_000, help="orders a day (default 50,000)"
+    )
+    bench.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=date(2024, 1, 1),
+        metavar="YYYY-MM-DD",
+        help="first day, an ISO date such as 2024-01-31 (default 2024-01-01)",
     )
     bench.add_argument(
         "--scales",
@@ -75,12 +81,21 @@ def register_commands(commands) -> None:
         default=(1, 4, 16),
         help="memory-scaling multipliers of --scale-orders-per-day ('' to skip)",
     )
-    bench.add_argument("--scale-days", type=_positive, default=7)
-    bench.add_argument("--scale-orders-per-day", type=_positive, default=2_000)
+    bench.add_argument(
+        "--scale-days", type=_positive, default=7, help="days of each memory-scaling run"
+    )
+    bench.add_argument(
+        "--scale-orders-per-day",
+        type=_positive,
+        default=2_000,
+        help="orders a day of the 1x memory-scaling run",
+    )
     bench.add_argument("--work-dir", default="data/bench", help="generated data and outputs")
     bench.add_argument("--out", default="data/bench/bench.json", help="results as JSON")
     bench.add_argument("--skip-baselines", action="store_true", help="product only")
-    bench.add_argument("--skip-incremental", action="store_true")
+    bench.add_argument(
+        "--skip-incremental", action="store_true", help="do not time the incremental day"
+    )
     bench.add_argument(
         "--markdown",
         action="append",
@@ -88,5 +103,5 @@ def register_commands(commands) -> None:
         metavar="FILE",
         help="rewrite the results block of this Markdown file (repeatable)",
     )
-    bench.add_argument("--seed", type=int, default=7)
+    bench.add_argument("--seed", type=int, default=7, help="random seed of the generated drops")
     bench.set_defaults(handler=_cmd_bench)

@@ -203,12 +203,39 @@ class Settings(BaseSettings):
         None, validation_alias=_env("DATABRICKS_RUNTIME_VERSION")
     )
 
-    # --- S3 landing zone (credentials stay in the standard AWS variables) ----------------
+    # --- S3 landing zone (the standard AWS variables where there is one) ----------------
     s3_endpoint_url: str | None = Field(
         None, validation_alias=_env("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "s3_endpoint_url")
     )
     s3_region: str | None = Field(
         None, validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION", "s3_region")
+    )
+    s3_profile: str | None = Field(None, validation_alias=_env("AWS_PROFILE", "s3_profile"))
+    s3_max_attempts: int = Field(
+        8, ge=1, validation_alias=_env("AWS_MAX_ATTEMPTS", "s3_max_attempts")
+    )
+    s3_retry_mode: Annotated[Literal["legacy", "standard", "adaptive"], BeforeValidator(_lower)] = (
+        Field("standard", validation_alias=_env("AWS_RETRY_MODE", "s3_retry_mode"))
+    )
+    s3_use_ssl: bool = Field(True, validation_alias=_env("FINANCE_S3_USE_SSL", "s3_use_ssl"))
+    s3_verify: bool | None = Field(
+        None,
+        validation_alias=_env("FINANCE_S3_VERIFY", "s3_verify"),
+        description="false: do not verify the endpoint's TLS certificate",
+    )
+    s3_unsigned: bool = Field(
+        False,
+        validation_alias=_env("FINANCE_S3_UNSIGNED", "s3_unsigned"),
+        description="anonymous requests (a public bucket)",
+    )
+    aws_access_key_id: SecretStr | None = Field(
+        None, validation_alias=_env("AWS_ACCESS_KEY_ID", "aws_access_key_id")
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=_env("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key")
+    )
+    aws_session_token: SecretStr | None = Field(
+        None, validation_alias=_env("AWS_SESSION_TOKEN", "aws_session_token")
     )
 
     # --- data quality -----------------------------------------------------------------

@@ -22,7 +22,13 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 
-from finance_assets.analytics.engine import AnalyticsError, LakeQuery, QueryResult
+from finance_assets.analytics.engine import (
+    AnalyticsError,
+    LakeQuery,
+    QueryResult,
+    default_lake,
+    require_lake,
+)
 
 SQL_PACKAGE = "finance_assets.analytics"
 SQL_FOLDER = "sql"
@@ -182,12 +188,12 @@ def run_analysis(
 ) -> QueryResult:
     """Run one named analysis against ``lake`` (default: FINANCE_LAKE_URI, then data/lake)."""
     analysis = get(name)
-    with LakeQuery(lake) as query:
+    with LakeQuery(require_lake(lake or default_lake())) as query:
         return analysis.run(query, params)
 
 
 def run_query(sql: str, lake: str | None = None) -> QueryResult:
     """Run free SQL with every existing table of the lake registered."""
-    with LakeQuery(lake) as query:
+    with LakeQuery(require_lake(lake or default_lake())) as query:
         query.register_all()
         return query.run(sql)

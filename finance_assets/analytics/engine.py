@@ -82,6 +82,27 @@ def default_lake() -> str:
     return Settings.load().lake_uri
 
 
+def lake_exists(lake: str) -> bool:
+    """Whether a local lake folder is there (a remote lake is taken on trust)."""
+    if "://" in lake and not lake.startswith("file://"):
+        return True
+    return Path(lake.removeprefix("file://")).is_dir()
+
+
+class LakeNotFoundError(AnalyticsError):
+    def __init__(self, lake: str):
+        super().__init__(
+            f"lake {lake} does not exist (--lake or FINANCE_LAKE_URI); materialize into it "
+            "first or point at an existing lake"
+        )
+
+
+def require_lake(lake: str) -> str:
+    if not lake_exists(lake):
+        raise LakeNotFoundError(lake)
+    return lake
+
+
 def table_location(lake: str, layer: str, table: str) -> str:
     if "://" in lake and not lake.startswith("file://"):
         return f"{lake.rstrip('/')}/{layer}/{table}"

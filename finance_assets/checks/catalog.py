@@ -1,7 +1,8 @@
 """Which checks each table has, evaluated by the step that writes it.
 
-The schema of every silver, quarantine and gold table, and the cross-partition key check of
-silver, judge the rows a step just wrote while they are still cached; the reconciliation
+The schema of every bronze, silver, quarantine and gold table, the landing record count of
+bronze and the cross-partition key check of silver judge the rows a step just wrote (while
+they are still cached, for silver and gold); the reconciliation
 checks that compare tables with each other are check steps of their own (``defs/checks``).
 """
 
@@ -11,10 +12,31 @@ import dagster as dg
 
 from finance_assets.checks import names, reconcile
 from finance_assets.checks.factory import InStepCheck, schema_check
-from finance_assets.checks.schemas import QUARANTINE, SILVER, gold_schema
+from finance_assets.checks.schemas import (
+    BRONZE,
+    PARTITION_IS_DROP_FOLDER,
+    QUARANTINE,
+    SILVER,
+    gold_schema,
+)
 from finance_assets.contract import Dataset
 from finance_assets.gold.tables import GoldTable
 from finance_assets.lake import tables
+
+
+def bronze_checks(dataset: Dataset) -> dict[dg.AssetKey, list[InStepCheck]]:
+    bronze = tables.bronze(dataset)
+    return {
+        bronze.key: [
+            schema_check(bronze, BRONZE[dataset.name], rules=[PARTITION_IS_DROP_FOLDER]),
+            InStepCheck(
+                names.LANDING_RECORDS_RECONCILE,
+                "Per landing file: bronze holds exactly one row per non-blank data record, "
+                "the records counted again, independently of the bronze parsers.",
+                reconcile.landing_records_reconcile,
+            ),
+        ]
+    }
 
 
 def silver_checks(dataset: Dataset) -> dict[dg.AssetKey, list[InStepCheck]]:

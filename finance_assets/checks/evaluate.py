@@ -2,14 +2,16 @@
 
 Pandera's Spark backend runs one Spark job per check, which dominates run time on large
 partitions. This evaluator reads the same schema objects (dtype, nullable, built-in
-checks, unique) and counts every rule's failing rows, and the repeated keys, in a single
-aggregation; a second, small query fetches sample rows only when something failed. Null
-values are ignored by value checks, as in Pandera.
+checks, unique), plus any :class:`RowRule` relating columns to each other, and counts every
+rule's failing rows, and the repeated keys, in a single aggregation; a second, small query
+fetches sample rows only when something failed. Null values are ignored by value checks, as
+in Pandera.
 """
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 
@@ -37,6 +39,17 @@ class SchemaReport:
     @property
     def failing_rows(self) -> int:
         return max(self.failures.values(), default=0)
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A rule on each row that relates columns to each other, which a column schema cannot
+    say (e.g. a row's partition date is the date of the folder its file was dropped in).
+    ``holds`` builds the expression true where a row keeps the rule; null breaks it."""
+
+    name: str
+    columns: tuple[str, ...]
+    holds: Callable[[], Column]
 
 
 def check_expression(column: Column, check: pa.Check) -> Column:
@@ -89,8 +102,11 @@ def rule_failures(schema: pa.DataFrameSchema, present: set[str]) -> dict[str, Co
     return failing
 
 
-def evaluate(frame: DataFrame, schema: pa.DataFrameSchema) -> SchemaReport:
-    """Check ``frame`` against ``schema``: types from the plan, every rule in one pass."""
+def evaluate(
+    frame: DataFrame, schema: pa.DataFrameSchema, rules: Sequence[RowRule] = ()
+) -> SchemaReport:
+    """Check ``frame`` against ``schema`` and the row ``rules``: types from the plan, every
+    rule in one pass."""
     actual = {f.name: f.dataType for f in frame.schema.fields}
     report = SchemaReport(rows=0)
     report.missing_columns = [c for c in schema.columns if c not in actual]
@@ -100,6 +116,9 @@ def evaluate(frame: DataFrame, schema: pa.DataFrameSchema) -> SchemaReport:
         if c in actual and actual[c] != s.dtype.type
     }
     failing = rule_failures(schema, set(actual))
+    for rule in rules:
+        if set(rule.columns) <= set(actual):
+            failing[rule.name] = ~F.coalesce(rule.holds(), F.lit(False))
     keys = list(schema.unique or [])
     unique = bool(keys) and set(keys) <= set(actual)
     # One job: every rule's failing rows, and the rows beyond the first of each key.

@@ -6,15 +6,16 @@ still cached, so a schema is judged without reading the table again) or as a che
 own (:func:`table_check`), for rules that compare the asset with other tables.
 """
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
 import pandera.pyspark as pa
 
-from finance_assets.checks.evaluate import evaluate
-from finance_assets.checks.names import SCHEMA
+from finance_assets.checks.evaluate import RowRule, evaluate
+from finance_assets.checks.names import CHECK_SECONDS, SCHEMA
 from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
 from finance_assets.lake.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from finance_assets.lake.resources import LakeResource
@@ -60,14 +61,16 @@ def _materialized_partitions(context: dg.AssetCheckExecutionContext, key: dg.Ass
 
 class CheckScope:
     """What a check body gets: the Spark session, the lake, the run's dates and, inside the
-    writing step, the frames just written (by table path)."""
+    writing step, the frames just written (by table path) and ``facts`` the step learned
+    that a check needs (e.g. the landing files bronze parsed)."""
 
-    def __init__(self, context, spark, lake: Lake, where, written=None):
+    def __init__(self, context, spark, lake: Lake, where, written=None, facts=None):
         self.context = context
         self.spark = spark
         self.lake: Lake = lake
         self.where: Where | None = where
         self.written: dict = dict(written or {})
+        self.facts: dict = dict(facts or {})
 
     def read(self, table: str, where: Where | None = None):
         if table in self.written and where is None:
@@ -136,6 +139,7 @@ def evaluate_in_step(
     for check in checks:
         if dg.AssetCheckKey(key, check.name) not in selected:
             continue
+        started = time.perf_counter()
         result = check.body(scope)
         yield dg.AssetCheckResult(
             asset_key=key,
@@ -143,17 +147,23 @@ def evaluate_in_step(
             passed=result.passed,
             severity=result.severity,
             description=result.description,
-            metadata=result.metadata,
+            # What the check cost its step (the benchmarks add these up).
+            metadata={**result.metadata, CHECK_SECONDS: round(time.perf_counter() - started, 3)},
         )
 
 
-def schema_check(table: Table, schema: pa.DataFrameSchema, blocking: bool = True) -> InStepCheck:
-    """The table's Pandera schema (ERROR and blocking when ``blocking``, else WARN), judged on
-    the rows the step just wrote."""
+def schema_check(
+    table: Table,
+    schema: pa.DataFrameSchema,
+    blocking: bool = True,
+    rules: Sequence[RowRule] = (),
+) -> InStepCheck:
+    """The table's Pandera schema and row ``rules`` (ERROR and blocking when ``blocking``,
+    else WARN), judged on the rows the step just wrote."""
     severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
 
     def body(scope: CheckScope) -> dg.AssetCheckResult:
-        report = evaluate(scope.read(table.path), schema)
+        report = evaluate(scope.read(table.path), schema, rules)
         return dg.AssetCheckResult(
             passed=report.passed,
             severity=severity,
@@ -172,10 +182,11 @@ def schema_check(table: Table, schema: pa.DataFrameSchema, blocking: bool = True
             },
         )
 
+    also = "".join(f", {rule.name}" for rule in rules)
     return InStepCheck(
         SCHEMA,
         f"Pandera schema {schema.name}: columns, types (decimal money), nullability, "
-        "ranges and enumerations of the partitions just written.",
+        f"ranges and enumerations{also} of the partitions just written.",
         body,
         blocking,
     )

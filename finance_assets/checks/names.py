@@ -1,7 +1,10 @@
 """Asset check names, as constants so definitions, tests and alerts agree."""
 
 SCHEMA = "pandera_schema"
+CHECK_SECONDS = "check_seconds"
+"""Metadata of a check evaluated inside its asset's step: the seconds it took there."""
 BRONZE_RECONCILES = "bronze_rows_reconcile"
+LANDING_RECORDS_RECONCILE = "landing_records_reconcile"
 QUARANTINE_RATE = "quarantine_rate"
 KEY_UNIQUE_ACROSS_PARTITIONS = "key_unique_across_partitions"
 PAYMENTS_HAVE_ORDERS = "payments_have_orders"

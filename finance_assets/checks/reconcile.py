@@ -8,10 +8,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from finance_assets.checks.factory import CheckScope
+from finance_assets.checks.landing_records import landing_record_counts
 from finance_assets.contract import PARTITION_COLUMN, Dataset
 from finance_assets.lake.delta import PartitionRange, Where
 
 MAX_MISMATCHES_SHOWN = 10
+MAX_FILES_SHOWN = 1000
+LANDING_FILES, ROWS_PER_FILE, S3, NATIVE_READS = "landing_files", "rows_per_file", "s3", "native"
+"""The facts the bronze step hands its checks (``CheckScope.facts``)."""
 EVERYTHING = (date(1, 1, 1), date(9999, 12, 31))
 
 
@@ -65,6 +69,36 @@ def bronze_reconciles(dataset: Dataset):
         )
 
     return body
+
+
+def landing_records_reconcile(scope: CheckScope) -> dg.AssetCheckResult:
+    """Bronze holds exactly one row per non-blank data record of each landing file of the
+    partitions just written: the records are counted again in Spark tasks, independently of
+    the parsers, and compared per file with the rows bronze wrote from it."""
+    files = scope.facts[LANDING_FILES]
+    rows = scope.facts[ROWS_PER_FILE]
+    records = landing_record_counts(scope.spark, files, scope.facts[S3], scope.facts[NATIVE_READS])
+    per_file = {
+        uri: {"landing_records": records.get(uri, 0), "bronze_rows": rows.get(uri, 0)}
+        for uri in sorted(set(records) | set(rows))
+    }
+    mismatched = {uri: n for uri, n in per_file.items() if n["landing_records"] != n["bronze_rows"]}
+    shown = dict(list(per_file.items())[:MAX_FILES_SHOWN])
+    return _result(
+        not mismatched,
+        dg.AssetCheckSeverity.ERROR,
+        f"{len(mismatched)} landing file(s) whose data records and bronze rows differ: "
+        + ", ".join(
+            f"{uri} ({n['landing_records']} records, {n['bronze_rows']} rows)"
+            for uri, n in list(mismatched.items())[:MAX_MISMATCHES_SHOWN]
+        ),
+        files_checked=len(files),
+        landing_records=sum(records.values()),
+        bronze_rows=sum(rows.values()),
+        mismatched_files=mismatched,
+        per_file=shown,
+        files_not_shown=len(per_file) - len(shown),
+    )
 
 
 @dataclass(frozen=True)

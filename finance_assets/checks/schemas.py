@@ -1,6 +1,8 @@
-"""Pandera schemas of every silver, quarantine and gold table, built from the registries.
+"""Pandera schemas of every bronze, silver, quarantine and gold table, built from the
+registries.
 
-Silver columns come from the contract's field kinds (``finance_assets.contract``), gold columns
+Bronze and quarantine keep the contract's columns as strings, silver columns come from the
+contract's field kinds (``finance_assets.contract``), gold columns
 from the gold table specs (``finance_assets.gold.tables``). ``checks/evaluate.py`` turns a
 schema into one Spark aggregation, and ``checks/factory.py`` turns that into asset checks.
 """
@@ -10,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pandera.pyspark as pa
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from finance_assets.checks.evaluate import RowRule
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset, Field
 from finance_assets.gold.tables import GoldTable, gold_tables
 from finance_assets.lake.columns import Column, amount, day, identifier, one_of, text
+from finance_assets.landing.zone import DATE_FOLDER
 
 _TYPES = {
     "string": T.StringType(),
@@ -23,6 +28,7 @@ _TYPES = {
     "date": T.DateType(),
     "boolean": T.BooleanType(),
     "decimal(18,2)": T.DecimalType(18, 2),
+    "timestamp": T.TimestampType(),
 }
 
 
@@ -75,6 +81,38 @@ def lineage_columns() -> dict[str, Column]:
     }
 
 
+def bronze_table_schema(dataset: Dataset) -> pa.DataFrameSchema:
+    """Bronze: every contract column as the original string (null where a file lacks it or
+    the row is corrupt), the raw text of extra columns and corrupt rows, and complete lineage:
+    file, a 1-based row number, ingestion time and run."""
+    raw = {c: Column("string", nullable=True) for c in dataset.columns}
+    return schema(
+        f"bronze/{dataset.name}",
+        {
+            **raw,
+            "_rescued_data": Column("string", nullable=True),
+            "_corrupt_record": Column("string", nullable=True),
+            **lineage_columns(),
+            "_ingested_at": Column("timestamp"),
+            "_run_id": text(min_length=1),
+        },
+    )
+
+
+def drop_folder_date():
+    """The date of the drop folder a row's file lies in (null when it is not one)."""
+    folder = F.regexp_extract(F.col("_source_file"), f"/({DATE_FOLDER})/[^/]+$", 1)
+    return F.try_to_date(folder, "yyyy-MM-dd")
+
+
+PARTITION_IS_DROP_FOLDER = RowRule(
+    f"{PARTITION_COLUMN}:drop_folder_date",
+    (PARTITION_COLUMN, "_source_file"),
+    lambda: F.col(PARTITION_COLUMN) == drop_folder_date(),
+)
+"""A bronze row belongs to the partition of the folder its file was dropped in."""
+
+
 def silver_schema(dataset: Dataset) -> pa.DataFrameSchema:
     columns = {f.column: silver_column(f) for f in dataset.fields}
     return schema(f"silver/{dataset.name}", {**columns, **lineage_columns()})
@@ -98,6 +136,7 @@ def gold_schema(table: GoldTable) -> pa.DataFrameSchema:
     return schema(f"gold/{table.name}", table.columns, table.key_columns_checked)
 
 
+BRONZE: dict[str, pa.DataFrameSchema] = {n: bronze_table_schema(d) for n, d in DATASETS.items()}
 SILVER: dict[str, pa.DataFrameSchema] = {n: silver_schema(d) for n, d in DATASETS.items()}
 QUARANTINE: dict[str, pa.DataFrameSchema] = {n: quarantine_schema(d) for n, d in DATASETS.items()}
 

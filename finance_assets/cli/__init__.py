@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import date
 from importlib import metadata
@@ -22,6 +23,13 @@ def __getattr__(name: str):
 
 
 DATASET_NAMES = ["orders", "payments", "expenses", "budgets"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (no usage block), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _date(text: str) -> date:
@@ -59,6 +67,7 @@ def _version() -> str:
 
 
 def cmd_materialize(args) -> int:
+    from finance_assets.cli.progress import Progress
     from finance_assets.cli.runs import CliError, materialize, report
     from finance_assets.settings import Settings
 
@@ -72,10 +81,12 @@ def cmd_materialize(args) -> int:
         raise CliError(
             f"{' and '.join(missing)} not given (or set FINANCE_LANDING_URI / FINANCE_LAKE_URI)"
         )
-    print(
-        f"Materializing {args.start}..{args.end} from {settings.landing_uri} "
-        f"into {settings.lake_uri}"
-    )
+    output = "json" if args.json else "quiet" if args.quiet else "text"
+    if output == "text":
+        print(
+            f"Materializing {args.start}..{args.end} from {settings.landing_uri} "
+            f"into {settings.lake_uri}"
+        )
     outcome = materialize(
         settings.landing_uri,
         settings.lake_uri,
@@ -83,16 +94,25 @@ def cmd_materialize(args) -> int:
         args.end,
         args.verbose,
         args.replace_empty,
+        progress=Progress() if output == "text" else None,
     )
-    return report(outcome)
+    return report(outcome, output)
 
 
 def _range(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
-        "--start", type=_date, required=required, metavar="YYYY-MM-DD", help="first day"
+        "--start",
+        type=_date,
+        required=required,
+        metavar="YYYY-MM-DD",
+        help="first day, an ISO date such as 2024-01-31",
     )
     parser.add_argument(
-        "--end", type=_date, required=required, metavar="YYYY-MM-DD", help="last day (inclusive)"
+        "--end",
+        type=_date,
+        required=required,
+        metavar="YYYY-MM-DD",
+        help="last day, inclusive, an ISO date such as 2024-01-31",
     )
 
 
@@ -102,8 +122,9 @@ def _materialize_parser(commands) -> None:
         help="materialize every asset for a date range, with all checks",
         description=(
             "Materialize bronze, silver and gold for every day in the range, then every month "
-            "it touches, with every check. Exit 0 when every blocking check passed, 1 when a "
-            "step or blocking check failed, 2 on a usage or configuration error (nothing "
+            "it touches, with every check, printing one line per finished step. Exit 0 when "
+            "every blocking check passed, 1 when a step or blocking check failed (the failure "
+            "is alerted like a daemon run's), 2 on a usage or configuration error (nothing "
             "written)."
         ),
     )
@@ -112,7 +133,19 @@ def _materialize_parser(commands) -> None:
     )
     run.add_argument("--lake", help="lake folder (default: FINANCE_LAKE_URI)")
     _range(run, required=True)
-    run.add_argument("--verbose", action="store_true", help="show Dagster's run log")
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--verbose", action="store_true", help="also show Dagster's run log (on stderr)"
+    )
+    shown.add_argument(
+        "--quiet", action="store_true", help="print nothing but errors; the exit code tells"
+    )
+    shown.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON summary at the end (status, runs, rows per asset, failed checks, "
+        "late-payment days brought up to date, exit code) instead of progress",
+    )
     run.add_argument(
         "--replace-empty",
         action="store_true",
@@ -129,7 +162,9 @@ def _data_parsers(commands) -> None:
         help="write realistic sample drops",
         description="Write deterministic sample drops (dirt included) into a landing zone.",
     )
-    gen.add_argument("--landing", help="landing folder or s3://bucket/prefix")
+    gen.add_argument(
+        "--landing", help="landing folder or s3://bucket/prefix (default: FINANCE_LANDING_URI)"
+    )
     _range(gen, required=True)
     gen.add_argument("--orders-per-day", type=_count, default=40, help="orders a day (default 40)")
     gen.add_argument(
@@ -148,7 +183,9 @@ def _data_parsers(commands) -> None:
     )
     land.add_argument("file", help="the CSV file to split")
     land.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="what the file holds")
-    land.add_argument("--landing", help="landing folder or s3://bucket/prefix")
+    land.add_argument(
+        "--landing", help="landing folder or s3://bucket/prefix (default: FINANCE_LANDING_URI)"
+    )
     land.set_defaults(handler=c.cmd_land)
 
     quarantine = commands.add_parser(
@@ -159,10 +196,19 @@ def _data_parsers(commands) -> None:
     quarantine.add_argument("--lake", help="lake folder (default: FINANCE_LAKE_URI or data/lake)")
     quarantine.add_argument("--dataset", choices=DATASET_NAMES, help="one dataset")
     _range(quarantine, required=False)
-    quarantine.add_argument("--reason", help="only this reason code")
-    quarantine.add_argument("--limit", type=int, default=0, help="at most this many rows")
-    quarantine.add_argument("--summary", action="store_true", help="counts by partition, reason")
-    quarantine.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    quarantine.add_argument("--reason", help="only this reason code, e.g. invalid_amount")
+    quarantine.add_argument(
+        "--limit", type=_count, help="at most this many rows (default: all)", default=None
+    )
+    quarantine.add_argument(
+        "--summary", action="store_true", help="counts by dataset, partition and reason"
+    )
+    quarantine.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="output format (default: table)",
+    )
     quarantine.set_defaults(handler=c.cmd_quarantine)
 
     demo = commands.add_parser(
@@ -173,8 +219,12 @@ def _data_parsers(commands) -> None:
             "this checkout's Dagster instance and print a gold summary."
         ),
     )
-    demo.add_argument("--data-dir", default="data", help="where landing/ and lake/ go")
-    demo.add_argument("--verbose", action="store_true", help="show Dagster's run log")
+    demo.add_argument(
+        "--data-dir", default="data", help="where landing/ and lake/ go (default: data)"
+    )
+    demo.add_argument(
+        "--verbose", action="store_true", help="also show Dagster's run log (on stderr)"
+    )
     demo.set_defaults(handler=c.cmd_demo)
 
 
@@ -194,8 +244,13 @@ def _dev_parser(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="finance-assets", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser = Parser(prog="finance-assets", description=__doc__)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {_version()}",
+        help="print the version and exit",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _materialize_parser(commands)
     _data_parsers(commands)
@@ -219,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (CliError, ConfigError) as exc:
-        print(f"finance-assets: error: {exc}", file=sys.stderr)
+        message = str(exc).replace("\n", " ")
+        print(f"finance-assets: error: {message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"status": "error", "exit_code": 2, "error": message}))
         return 2
 
 

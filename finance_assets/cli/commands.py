@@ -7,10 +7,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from finance_assets.analytics.engine import LakeNotFoundError, require_lake
 from finance_assets.analytics.summary import print_gold_summary
 from finance_assets.automation.freshness import FRESHNESS_JOB
 from finance_assets.checks import quarantine_report as quarantine
 from finance_assets.cli.instance import open_instance
+from finance_assets.cli.progress import Progress
 from finance_assets.cli.runs import (
     CliError,
     deployment_settings,
@@ -20,12 +22,8 @@ from finance_assets.cli.runs import (
 from finance_assets.definitions import load_definitions
 from finance_assets.landing.generate import GenerateConfig, generate
 from finance_assets.landing.land import land_file
-from finance_assets.landing.zone import S3Options
+from finance_assets.landing.resource import landing_s3_options
 from finance_assets.settings import Settings
-
-
-def s3_options(settings: Settings) -> S3Options:
-    return S3Options(endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
 
 
 def cmd_generate(args) -> int:
@@ -43,7 +41,10 @@ def cmd_generate(args) -> int:
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    counts = generate(settings.landing_uri, config, s3_options(settings))
+    try:
+        counts = generate(settings.landing_uri, config, landing_s3_options(settings))
+    except OSError as exc:
+        raise CliError(f"cannot write sample drops into {settings.landing_uri}: {exc}") from None
     for dataset, rows in counts.items():
         print(f"  {dataset:<10} {rows:>10,} rows")
     return 0
@@ -52,7 +53,9 @@ def cmd_generate(args) -> int:
 def cmd_land(args) -> int:
     settings = Settings.load(landing_uri=args.landing)
     try:
-        written = land_file(args.file, args.dataset, settings.landing_uri, s3_options(settings))
+        written = land_file(
+            args.file, args.dataset, settings.landing_uri, landing_s3_options(settings)
+        )
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc
     print(f"Landed {sum(written.values()):,} rows into {len(written)} {args.dataset} folder(s)")
@@ -61,7 +64,10 @@ def cmd_land(args) -> int:
 
 def cmd_quarantine(args) -> int:
     """List rejected rows (file, row, reason), or count them by dataset, partition and reason."""
-    lake = Settings.load(lake_uri=args.lake).lake_uri
+    try:
+        lake = require_lake(Settings.load(lake_uri=args.lake).lake_uri)
+    except LakeNotFoundError as exc:
+        raise CliError(str(exc)) from None
     datasets = [args.dataset] if args.dataset else list(quarantine.DATASETS)
     rows = quarantine.rejected_rows(lake, datasets, args.start, args.end, args.reason)
     if args.summary:
@@ -93,7 +99,7 @@ def cmd_demo(args) -> int:
         print(f"Generating sample drops for {start}..{end} into {landing}")
         generate(str(landing), GenerateConfig(start=start, end=end))
     print(f"Materializing {start}..{end} into {lake}")
-    outcome = materialize(str(landing), str(lake), start, end, args.verbose)
+    outcome = materialize(str(landing), str(lake), start, end, args.verbose, progress=Progress())
     status = report(outcome)
     if outcome.succeeded:
         _evaluate_freshness(deployment_settings(str(landing), str(lake), start, end))

@@ -3,10 +3,18 @@
 ``DAGSTER_HOME`` when set, else ``.dagster_home`` in the current folder (the checkout's, which
 git ignores). A new instance folder gets a ``dagster.yaml`` that turns telemetry off and lets
 one run at a time write a given table (concurrency pools).
+
+A CLI run executes inside the ``finance-assets`` process. If that process dies (killed, out of
+memory, the machine rebooted) its run stays "started" and keeps the pool slot of the table it
+was writing, so every later run of that table would wait forever. Each CLI run is therefore
+tagged with the host, process id and process start time that run it, and the next CLI run on
+the same instance marks such orphans failed and frees their slots (:func:`release_dead_runs`).
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import dagster as dg
@@ -20,10 +28,16 @@ concurrency:
   runs:
     max_concurrent_runs: 4
   pools:
-    # Every step that writes a lake table holds that table's pool (lake/<layer>/<table>):
-    # two runs never write the same table at the same time.
+    # Every step that writes a lake table holds that table's pool (lake:<layer>/<table>):
+    # two runs never write the same table at the same time; the second one waits.
+    granularity: op
     default_limit: 1
 """
+
+HOST_TAG = "finance/host"
+PID_TAG = "finance/pid"
+PROCESS_START_TAG = "finance/process_start"
+_UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
 
 
 def ensure_home(home: Path) -> Path:
@@ -37,3 +51,58 @@ def ensure_home(home: Path) -> Path:
 
 def open_instance(home: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(ensure_home(home)))
+
+
+def process_tags() -> dict[str, str]:
+    """Run tags naming the process that executes a CLI run (see :func:`release_dead_runs`)."""
+    return {
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+        PROCESS_START_TAG: _process_start(os.getpid()) or "",
+    }
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the unfinished CLI runs of this host whose process is gone, and free the
+    pool slots they held. Returns their run ids."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(statuses=_UNFINISHED, tags={HOST_TAG: socket.gethostname()})
+    )
+    released = []
+    for run in runs:
+        if _still_running(run.tags):
+            continue
+        instance.report_run_failed(
+            run,
+            f"The finance-assets process that ran it (pid {run.tags.get(PID_TAG)}) is gone; "
+            "marked failed by a later CLI run, its concurrency slots freed.",
+        )
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released
+
+
+def _still_running(tags) -> bool:
+    try:
+        pid = int(tags.get(PID_TAG, ""))
+    except ValueError:
+        return True  # not a run this code tagged: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process holds that pid now
+    started = tags.get(PROCESS_START_TAG)
+    # A pid in use by a process started at another moment is a new process: ours is gone.
+    return not started or _process_start(pid) in (None, started)
+
+
+def _process_start(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, Linux), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None

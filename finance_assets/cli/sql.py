@@ -40,7 +40,13 @@ def add_parser(commands) -> None:
         metavar="KEY=VALUE",
         help="analysis parameter; repeat for several",
     )
-    parser.add_argument("--format", "-f", choices=["table", "csv", "json"], default="table")
+    parser.add_argument(
+        "--format",
+        "-f",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="output format (default: table)",
+    )
     parser.add_argument("--list", action="store_true", help="list the analyses and exit")
     parser.add_argument("--query", "-q", metavar="SQL", help="run this SQL instead of an analysis")
     parser.add_argument("--show-sql", action="store_true", help="print the analysis' SQL and exit")

@@ -21,19 +21,46 @@ from finance_assets.lake.spark import (
     check_spark_settings,
     spark_config,
 )
-from finance_assets.landing.resource import LandingResource
+from finance_assets.landing.resource import (
+    CREDENTIALS,
+    LandingResource,
+    check_s3_settings,
+    s3_settings,
+)
 from finance_assets.settings import Settings, current_settings
 
 SPARK, LAKE, LANDING = "spark", "lake", "landing"
 
 
+def _secret(settings: Settings, name: str, variable: str) -> str | dg.EnvVar | None:
+    # A secret from the environment goes in as dg.EnvVar: Dagster resolves it when the run
+    # starts and shows only the variable's name in the UI and in run configuration, so the
+    # value is never part of what Dagster records.
+    value = settings.secret(name)
+    if value and value == Settings.load().secret(name):
+        return dg.EnvVar(variable)
+    return value
+
+
 def _connect_url(settings: Settings) -> str | dg.EnvVar | None:
-    # A URL from the environment goes in as dg.EnvVar: Dagster resolves it when the run
-    # starts and shows only the variable's name in the UI, so a token in it stays hidden.
-    url = settings.secret("spark_connect_url")
-    if url and url == Settings.load().secret("spark_connect_url"):
-        return dg.EnvVar(CONNECT_URL_VAR)
-    return url
+    return _secret(settings, "spark_connect_url", CONNECT_URL_VAR)
+
+
+def landing_resource(settings: Settings) -> LandingResource:
+    # Databricks reads s3:// itself (instance profile or external location).
+    native = settings.spark_mode == "databricks"
+    check_s3_settings(settings, native)
+    credentials = {
+        field: _secret(settings, field, variable) for field, variable in CREDENTIALS.items()
+    }
+    return LandingResource(
+        uri=settings.landing_uri,
+        s3=S3Resource(
+            **s3_settings(settings), **{k: v for k, v in credentials.items() if v is not None}
+        ),
+        s3_retry_mode=settings.s3_retry_mode,
+        native_reads=native,
+    )
 
 
 def lake_resource(settings: Settings) -> LakeResource:
@@ -60,16 +87,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             spark_config=spark_config(settings),
         ),
         LAKE: lake_resource(settings),
-        LANDING: LandingResource(
-            uri=settings.landing_uri,
-            s3=S3Resource(
-                endpoint_url=settings.s3_endpoint_url,
-                region_name=settings.s3_region,
-                max_attempts=8,
-            ),
-            # Databricks reads s3:// itself (instance profile or external location).
-            native_reads=settings.spark_mode == "databricks",
-        ),
+        LANDING: landing_resource(settings),
     }
 
 

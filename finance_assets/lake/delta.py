@@ -47,6 +47,8 @@ INPUTS = "finance.inputs"
 """Commit metadata key: the versions of the input tables a write was computed from."""
 MAX_STRING_STAT = 64
 SMALL_WRITE_DAYS = 31
+MAX_COMMIT_ATTEMPTS = 20
+"""Commits retried when concurrent runs keep writing other partitions of the same table."""
 """A write covering at most this many dates (a day's or a month's run) goes through one task:
 no shuffle, one file per partition. Larger ones (backfills) repartition by date."""
 
@@ -244,8 +246,27 @@ class Lake(Protocol):
     ) -> DataFrame: ...
 
 
+class ConcurrentWriteError(RuntimeError):
+    """Another run replaced some of the same partitions of a table while this write was being
+    prepared. Nothing of this write was committed: the table holds the other run's rows, none
+    lost and none doubled."""
+
+    def __init__(self, table: str, where: Where | None, clash: str | None):
+        what = "the whole table" if where is None else f"{where.start}..{where.end}"
+        super().__init__(
+            f"{table}: a concurrent run committed the same partitions first ({clash}); this "
+            f"run's write of {what} was not committed (no row lost or duplicated). Run it "
+            "again once the other run has finished."
+        )
+
+
 class DeltaRsLake:
-    """Delta tables on a local or shared file system, committed by delta-rs."""
+    """Delta tables on a local or shared file system, committed by delta-rs.
+
+    Concurrent writers: a commit that loses a race against a commit to *other* partitions of
+    the same table is retried on top of it (both succeed); against a commit to the same
+    partitions it fails with :class:`ConcurrentWriteError`, never a silent duplicate.
+    """
 
     def __init__(self, root: str):
         if is_s3(root):
@@ -304,6 +325,7 @@ class DeltaRsLake:
 
     def _commit(self, spark_schema, actions, table, partition_by, where, inputs) -> WriteResult:
         from deltalake import DeltaTable, Schema
+        from deltalake.exceptions import CommitFailedError
         from deltalake.transaction import CommitProperties, create_table_with_add_actions
 
         table_dir = Path(self.table_uri(table))
@@ -325,15 +347,51 @@ class DeltaRsLake:
             except Exception:
                 if not self.exists(table):
                     raise
-        DeltaTable(str(table_dir)).create_write_transaction(
-            actions,
-            mode="overwrite",
-            schema=schema,
-            partition_by=partition_by or None,
-            partition_filters=where.delta_filters() if where else None,
-            commit_properties=commit,
-        )
-        return self._result(table, actions)
+        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+            current = DeltaTable(str(table_dir))
+            read_version = current.version()
+            try:
+                current.create_write_transaction(
+                    actions,
+                    mode="overwrite",
+                    schema=schema,
+                    partition_by=partition_by or None,
+                    partition_filters=where.delta_filters() if where else None,
+                    commit_properties=commit,
+                )
+                return self._result(table, actions)
+            except CommitFailedError as exc:
+                clash = self._concurrent_clash(table, read_version, where)
+                if clash is None and attempt < MAX_COMMIT_ATTEMPTS:
+                    continue  # other partitions were written meanwhile: commit on top of them
+                raise ConcurrentWriteError(table, where, clash) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _concurrent_clash(self, table: str, read_version: int, where: Where | None) -> str | None:
+        """What commits made after ``read_version`` did to the partitions of ``where`` (None:
+        they touched only other partitions, so this write can be committed on top of them)."""
+        log = Path(self.table_uri(table), "_delta_log")
+        version, touched = read_version + 1, set()
+        while (log / f"{version:020d}.json").exists():
+            for line in (log / f"{version:020d}.json").read_text().splitlines():
+                action = json.loads(line)
+                if "metaData" in action or "protocol" in action:
+                    return f"version {version} changed the table's schema or protocol"
+                for kind in ("add", "remove"):
+                    body = action.get(kind)
+                    if body and body.get("dataChange", True):
+                        values = body.get("partitionValues") or {}
+                        touched.add(_value(values.get(where.column)) if where else None)
+            version += 1
+        if version == read_version + 1:
+            return "no newer commit was found"
+        if where is None:
+            return f"versions {read_version + 1}..{version - 1} rewrote it"
+        clashing = sorted(str(v) for v in touched if v is None or where.contains(v))
+        if not clashing:
+            return None
+        shown = ", ".join(clashing[:10]) + (" ..." if len(clashing) > 10 else "")
+        return f"versions {read_version + 1}..{version - 1} replaced {where.column} {shown}"
 
     def _result(self, table: str, actions) -> WriteResult:
         from deltalake import DeltaTable

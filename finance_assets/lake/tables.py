@@ -31,6 +31,12 @@ class Table:
     def key(self) -> dg.AssetKey:
         return dg.AssetKey([self.layer, self.asset_name])
 
+    @property
+    def pool(self) -> str:
+        """The Dagster concurrency pool of the step that writes the table: with the instance's
+        default pool limit of 1, two runs never write the same table at the same time."""
+        return f"lake:{self.path}"
+
 
 def landing(dataset: Dataset) -> Table:
     return Table("landing", dataset.name, f"{dataset.name}_csv")

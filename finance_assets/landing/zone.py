@@ -2,9 +2,9 @@
 
 Listing happens on the driver (keys only, never contents). Opening happens wherever the
 bytes are parsed, usually inside Spark tasks, so every function here is importable and
-picklable without a Dagster context. S3 credentials, endpoint and region come from the
-standard AWS environment variables; transient S3 errors are retried by botocore with
-exponential backoff.
+picklable without a Dagster context. How S3 is reached (endpoint, region, profile, TLS,
+retries, credentials) travels with the work as :class:`S3Options`; transient S3 errors are
+retried by botocore with exponential backoff.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import BinaryIO
@@ -22,24 +22,56 @@ from urllib.parse import unquote, urlparse
 
 log = logging.getLogger(__name__)
 
-_DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_FOLDER = r"\d{4}-\d{2}-\d{2}"
+"""A drop folder's name: its business date, YYYY-MM-DD."""
+_DATE_FOLDER = re.compile(f"^{DATE_FOLDER}$")
 S3_RETRY_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
 class S3Options:
-    """Connection settings for S3-compatible storage; credentials stay in the environment."""
+    """How to reach S3-compatible storage: every setting of dagster-aws's ``S3Resource`` the
+    landing zone uses, carried into the Spark tasks that open the files (pickled with them).
+
+    Credentials left unset come from boto3's usual chain (environment, profile, instance
+    role); given ones are never shown by ``repr``.
+    """
 
     endpoint_url: str | None = None
     region: str | None = None
+    profile_name: str | None = None
+    use_ssl: bool = True
+    verify: bool | None = None
+    max_attempts: int = S3_RETRY_ATTEMPTS
+    retry_mode: str = "standard"
+    unsigned: bool = False
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
 
     def client(self):
         import boto3
+        from botocore import UNSIGNED
         from botocore.config import Config
 
-        config = Config(retries={"max_attempts": S3_RETRY_ATTEMPTS, "mode": "standard"})
-        return boto3.client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config
+        session = boto3.session.Session(
+            profile_name=self.profile_name,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            aws_session_token=self.session_token,
+        )
+        # Attempts in all, the first included (as AWS_MAX_ATTEMPTS and S3Resource mean it).
+        retries = {"total_max_attempts": self.max_attempts, "mode": self.retry_mode}
+        config = Config(retries=retries)
+        if self.unsigned:
+            config = config.merge(Config(signature_version=UNSIGNED))
+        return session.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            use_ssl=self.use_ssl,
+            verify=self.verify,
+            config=config,
         )
 
 

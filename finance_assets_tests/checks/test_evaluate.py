@@ -1,13 +1,13 @@
 """The one-pass evaluator finds exactly what Pandera's own Spark validation finds."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pandera.pyspark as pa
 from pyspark.sql import functions as F
 
-from finance_assets.checks.evaluate import evaluate
-from finance_assets.checks.schemas import SILVER, gold_schemas
+from finance_assets.checks.evaluate import RowRule, evaluate
+from finance_assets.checks.schemas import BRONZE, PARTITION_IS_DROP_FOLDER, SILVER, gold_schemas
 
 ORDER = {
     "order_id": 1,
@@ -95,3 +95,57 @@ def test_declared_unique_columns_are_enforced(spark):
     }
     report = evaluate(_frame(spark, schema, [row, row]), schema)
     assert report.failures == {"month:unique": 1}
+
+
+BRONZE_BUDGET = {
+    "department": "IT",
+    "month": "2024-01",
+    "budget_amount": "100.00",
+    "_rescued_data": None,
+    "_corrupt_record": None,
+    "_source_file": "s3://bucket/landing/budgets/2024-01-01/budgets.csv",
+    "_source_row": 1,
+    "_ingested_at": datetime(2024, 1, 2, 3, 4, 5),
+    "_run_id": "run-1",
+    "partition_date": date(2024, 1, 1),
+}
+
+
+def test_bronze_schema_and_the_drop_folder_rule_in_one_pass(spark):
+    from pyspark.sql import types as T
+
+    from finance_assets.bronze.transforms import bronze_schema
+    from finance_assets.contract import DATASETS
+
+    # Nullable everywhere, so rows the writer would refuse can be judged too.
+    struct = T.StructType(
+        [T.StructField(f.name, f.dataType) for f in bronze_schema(DATASETS["budgets"]).fields]
+    )
+    rows = [
+        BRONZE_BUDGET,
+        {**BRONZE_BUDGET, "department": None, "_corrupt_record": "IT;2024-01"},  # kept as is
+        {**BRONZE_BUDGET, "partition_date": date(2024, 2, 1)},  # not its folder's date
+        {**BRONZE_BUDGET, "_source_file": "file:///l/budgets/2024-02-30/a.csv"},  # no date
+        {**BRONZE_BUDGET, "_source_file": "file:///l/budgets/a.csv"},  # not in a drop folder
+        {**BRONZE_BUDGET, "_source_row": 0, "_run_id": None, "_ingested_at": None},
+    ]
+    frame = spark.createDataFrame([tuple(r[f] for f in struct.fieldNames()) for r in rows], struct)
+    clean = frame.limit(2)
+    schema = BRONZE["budgets"]
+
+    assert evaluate(clean, schema, [PARTITION_IS_DROP_FOLDER]).passed
+    assert evaluate(frame, schema).failures == {
+        "_source_row:greater_than_or_equal_to": 1,
+        "_run_id:not_null": 1,
+        "_ingested_at:not_null": 1,
+    }
+    report = evaluate(frame, schema, [PARTITION_IS_DROP_FOLDER])
+    assert report.failures["partition_date:drop_folder_date"] == 3
+    assert report.rows == 6 and len(report.samples) == 4
+
+
+def test_a_row_rule_on_missing_columns_is_left_to_the_missing_column_report(spark):
+    frame = spark.createDataFrame([(1,)], "x int")
+    rule = RowRule("y:positive", ("y",), lambda: F.col("y") > 0)
+    report = evaluate(frame, BRONZE["budgets"], [rule])
+    assert "y:positive" not in report.failures and "_source_file" in report.missing_columns

@@ -14,15 +14,18 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
 
-from finance_assets.checks import names
-from finance_assets.checks.catalog import gold_checks, silver_checks
+from finance_assets.checks import names, reconcile
+from finance_assets.checks.catalog import bronze_checks, gold_checks, silver_checks
 from finance_assets.checks.factory import CheckScope
 from finance_assets.cli import materialize
 from finance_assets.contract import DATASETS
 from finance_assets.definitions import load_definitions
+from finance_assets.defs.bronze.assets import rows_per_file
 from finance_assets.gold.tables import gold_tables
+from finance_assets.lake import tables
 from finance_assets.lake.arrow import read_table
-from finance_assets.lake.delta import DeltaRsLake, PartitionRange
+from finance_assets.lake.delta import DeltaRsLake, PartitionRange, WriteResult
+from finance_assets.landing.zone import list_files
 from finance_assets.settings import Settings
 
 ORDERS = (
@@ -67,6 +70,8 @@ def clean_lake(spark, tmp_path_factory) -> Path:
 def lake(clean_lake, tmp_path) -> Path:
     copy = tmp_path / "lake"
     shutil.copytree(clean_lake, copy)
+    # Bronze names its landing files by their real path: the copy sees the same files.
+    (tmp_path / "landing").symlink_to(clean_lake.parent / "landing")
     return copy
 
 
@@ -82,7 +87,7 @@ def _in_step_checks() -> dict:
     """Checks judged by the step that writes their asset, by (asset path, check name)."""
     found = {}
     for dataset in DATASETS.values():
-        for key, checks in silver_checks(dataset).items():
+        for key, checks in {**bronze_checks(dataset), **silver_checks(dataset)}.items():
             found.update({(tuple(key.path), c.name): c for c in checks})
     for table in gold_tables():
         found.update({(tuple(table.table.key.path), c.name): c for c in gold_checks(table)})
@@ -113,7 +118,9 @@ def run_check(lake: Path, asset: list[str], check: str, **settings) -> dg.AssetC
             if column
             else None
         )
-        scope = CheckScope(None, SparkSession.active(), DeltaRsLake(str(lake)), where)
+        store = DeltaRsLake(str(lake))
+        facts = _bronze_facts(lake, store, asset, where) if asset[0] == "bronze" else None
+        scope = CheckScope(None, SparkSession.active(), store, where, facts=facts)
         result = in_step.body(scope)
         return SimpleNamespace(
             passed=result.passed,
@@ -138,6 +145,21 @@ def run_check(lake: Path, asset: list[str], check: str, **settings) -> dg.AssetC
     )
     (evaluation,) = result.get_asset_check_evaluations()
     return evaluation
+
+
+def _bronze_facts(lake: Path, store: DeltaRsLake, asset: list[str], where) -> dict:
+    """What the bronze step hands its checks: the landing files of the range and the rows
+    bronze holds per file."""
+    dataset = DATASETS[asset[-1].removesuffix("_raw")]
+    table = tables.bronze(dataset)
+    landing = str(lake.parent / "landing")
+    nothing_written = WriteResult(store.table_uri(table.path), 0, 0)
+    return {
+        reconcile.LANDING_FILES: list_files(landing, dataset.name, where.start, where.end),
+        reconcile.ROWS_PER_FILE: rows_per_file(store, table, nothing_written, where),
+        reconcile.S3: None,
+        reconcile.NATIVE_READS: False,
+    }
 
 
 def _end(first: str, last: str, monthly: bool) -> date:
@@ -183,8 +205,25 @@ def drop_first(rows: pa.Table) -> pa.Table:
     return rows.slice(1)
 
 
+def move_first_to_the_other_day(rows: pa.Table) -> pa.Table:
+    """The first row into the partition of the other fixture day than its drop folder's."""
+    first = rows.column("partition_date")[0].as_py()
+    other = date(2024, 1, 2) if first == date(2024, 1, 1) else date(2024, 1, 1)
+    return set_first("partition_date", other)(rows)
+
+
 CORRUPTIONS = [
     # (asset, check, table, corruption)
+    (["bronze", "orders_raw"], names.SCHEMA, "bronze/orders", set_first("_source_row", 0)),
+    (["bronze", "orders_raw"], names.SCHEMA, "bronze/orders", set_first("_run_id", "")),
+    (["bronze", "payments_raw"], names.SCHEMA, "bronze/payments", move_first_to_the_other_day),
+    (["bronze", "orders_raw"], names.LANDING_RECORDS_RECONCILE, "bronze/orders", drop_first),
+    (
+        ["bronze", "expenses_raw"],
+        names.LANDING_RECORDS_RECONCILE,
+        "bronze/expenses",
+        append_copy_of_first(),
+    ),
     (
         ["silver", "orders"],
         names.SCHEMA,
@@ -315,6 +354,35 @@ def test_schema_failure_names_rule_rows_and_source(lake):
     assert metadata["failing_rows"].value == 1
     (sample,) = metadata["sample_failing_rows"].value
     assert sample["_source_file"].endswith("drop.csv") and sample["_source_row"] >= 1
+
+
+def test_bronze_partition_must_be_the_drop_folders_date(lake):
+    corrupt(lake, "bronze/payments", move_first_to_the_other_day)
+    metadata = run_check(lake, ["bronze", "payments_raw"], names.SCHEMA).metadata
+    assert metadata["failures_by_rule"].value == {"partition_date:drop_folder_date": 1}
+
+
+def test_landing_record_count_is_reported_per_file(lake):
+    """Bronze lost a row of one file: that file is named with its record and row counts,
+    the other file of the range matches."""
+    clean = run_check(lake, ["bronze", "orders_raw"], names.LANDING_RECORDS_RECONCILE)
+    assert clean.passed and clean.metadata["files_checked"].value == 2
+    assert all(n == {"landing_records": 2, "bronze_rows": 2} for n in _per_file(clean).values())
+    lost_from = read_table(str(lake / "bronze/orders")).column("_source_file")[0].as_py()
+    corrupt(lake, "bronze/orders", drop_first)
+
+    evaluation = run_check(lake, ["bronze", "orders_raw"], names.LANDING_RECORDS_RECONCILE)
+
+    assert not evaluation.passed
+    assert evaluation.metadata["mismatched_files"].value == {
+        lost_from: {"landing_records": 2, "bronze_rows": 1}
+    }
+    assert lost_from in evaluation.description
+    assert len(_per_file(evaluation)) == 2
+
+
+def _per_file(evaluation) -> dict:
+    return evaluation.metadata["per_file"].value
 
 
 def test_quarantine_rate_warns_then_errors_by_threshold(lake):

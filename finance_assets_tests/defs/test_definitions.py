@@ -6,7 +6,7 @@ import sys
 import dagster as dg
 
 from finance_assets.automation.jobs import DAILY_JOB, MONTHLY_JOB
-from finance_assets.checks.names import BRONZE_RECONCILES
+from finance_assets.checks.names import BRONZE_RECONCILES, LANDING_RECORDS_RECONCILE, SCHEMA
 from finance_assets.contract import DATASETS
 from finance_assets.definitions import load_definitions
 from finance_assets.gold.tables import gold_tables
@@ -60,6 +60,43 @@ def test_reconciliation_check_is_blocking_on_every_silver_asset():
     for name in DATASETS:
         key = dg.AssetCheckKey(tables.silver(DATASETS[name]).key, BRONZE_RECONCILES)
         assert graph.get_check_spec(key).blocking
+
+
+def test_bronze_has_blocking_schema_and_landing_record_checks():
+    graph = _defs().resolve_asset_graph()
+    for dataset in DATASETS.values():
+        for name in (SCHEMA, LANDING_RECORDS_RECONCILE):
+            key = dg.AssetCheckKey(tables.bronze(dataset).key, name)
+            assert graph.get_check_spec(key).blocking, key
+
+
+def test_every_step_that_writes_a_table_holds_that_tables_pool():
+    """One pool per lake table (``lake:<layer>/<name>``); a step writing two tables (silver
+    and its quarantine) holds the silver table's."""
+    defs = _defs()
+    pools = {}
+    for assets_def in defs.assets:
+        if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_executable:
+            pools.update(dict.fromkeys(assets_def.keys, assets_def.op.pool))
+    expected = {
+        **{tables.bronze(d).key: tables.bronze(d).pool for d in DATASETS.values()},
+        **{tables.silver(d).key: tables.silver(d).pool for d in DATASETS.values()},
+        **{tables.quarantine(d).key: tables.silver(d).pool for d in DATASETS.values()},
+        tables.PAYMENT_ORDERS.key: "lake:silver/payment_orders",
+        **{t.table.key: f"lake:gold/{t.name}" for t in gold_tables()},
+        DASHBOARD_KEY: "lake:analytics/dashboard",
+    }
+    assert {k: v for k, v in pools.items() if k in expected} == expected
+    assert tables.bronze(DATASETS["orders"]).pool == "lake:bronze/orders"
+
+
+def test_a_new_instance_lets_one_run_at_a_time_write_a_table(tmp_path):
+    from finance_assets.cli.instance import open_instance
+
+    instance = open_instance(tmp_path / "home")
+    config = instance.event_log_storage.get_pool_config()
+    assert config.default_pool_limit == 1
+    assert config.pool_granularity == dg._core.instance.config.PoolGranularity.OP
 
 
 def test_jobs_cover_every_materializable_asset_once():

@@ -364,6 +364,9 @@ def test_dagster_yaml_validates_against_the_instance_config_schema():
     assert postgres_db["password"] == {"env": "DAGSTER_POSTGRES_PASSWORD"}
     assert postgres_db["db_name"] == {"env": "DAGSTER_POSTGRES_DB"}
     assert config["telemetry"] == {"enabled": False}
+    # One run at a time writes a table, and ended runs give their pool slots back.
+    assert config["concurrency"]["pools"] == {"granularity": "op", "default_limit": 1}
+    assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
     # The hostname is the compose service of the database.
     assert "postgres" in _services()
 

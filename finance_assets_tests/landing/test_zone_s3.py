@@ -15,11 +15,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import boto3
+import dagster as dg
 import pytest
 from botocore.exceptions import ClientError
+from dagster_aws.s3 import S3Resource
 
 from finance_assets.cli import main
 from finance_assets.lake.arrow import read_table
+from finance_assets.landing.resource import CARRIED, CREDENTIALS, LandingResource
 from finance_assets.landing.zone import (
     LandingMissing,
     S3Options,
@@ -27,7 +30,7 @@ from finance_assets.landing.zone import (
     open_binary,
     write_bytes,
 )
-from finance_assets_tests.support.s3_server import moto_s3_server, reset
+from finance_assets_tests.support.s3_server import moto_s3_server, reset, temporary_credentials
 
 BUCKET = "bucket"
 D1, D2 = date(2024, 1, 1), date(2024, 1, 2)
@@ -443,3 +446,154 @@ def test_materialize_from_a_missing_bucket_fails_clearly(spark, s3, tmp_path, ca
     assert "NoSuchBucket" in summary or "no-such-bucket" in summary, output
     assert elapsed < 20, f"a missing bucket took {elapsed:.1f} s to report"
     assert not (tmp_path / "lake" / "silver").exists()
+
+
+# --- every S3 setting reaches the clients, credentials included ------------------------------
+
+
+EVERY_SETTING = S3Resource(
+    endpoint_url="http://127.0.0.1:9",
+    region_name="eu-west-3",
+    profile_name="operations",
+    use_ssl=False,
+    verify=False,
+    max_attempts=3,
+    use_unsigned_session=True,
+    aws_access_key_id="AKIAEXAMPLEKEY",
+    aws_secret_access_key="example-secret-value",
+    aws_session_token="example-session-token",
+)
+EXPECTED_OPTIONS = S3Options(
+    endpoint_url="http://127.0.0.1:9",
+    region="eu-west-3",
+    profile_name="operations",
+    use_ssl=False,
+    verify=False,
+    max_attempts=3,
+    retry_mode="adaptive",
+    unsigned=True,
+    access_key_id="AKIAEXAMPLEKEY",
+    secret_access_key="example-secret-value",
+    session_token="example-session-token",
+)
+
+
+def test_every_s3_resource_field_reaches_the_landing_options() -> None:
+    assert set(S3Resource.model_fields) <= set(CARRIED), "a field would be dropped silently"
+    landing = LandingResource(uri="s3://b/p", s3=EVERY_SETTING, s3_retry_mode="adaptive")
+    assert landing.s3_options == EXPECTED_OPTIONS
+    shown = repr(landing.s3_options)
+    assert "example-secret-value" not in shown and "example-session-token" not in shown
+
+
+@pytest.mark.parametrize(
+    "field", ["endpoint_url", "use_ssl", "verify", "use_unsigned_session"], ids=str
+)
+def test_settings_native_reads_cannot_use_are_refused(field) -> None:
+    value = {"endpoint_url": "http://h:1", "use_ssl": False, "verify": False}.get(field, True)
+    with pytest.raises(Exception, match=field):
+        LandingResource(uri="s3://b/p", s3=S3Resource(**{field: value}), native_reads=True)
+    # Listing settings are fine there: the engine reads, the driver lists.
+    LandingResource(uri="s3://b/p", s3=S3Resource(region_name="eu-west-3"), native_reads=True)
+
+
+def test_the_environment_gives_every_setting_and_credentials_as_env_vars(monkeypatch) -> None:
+    from finance_assets.defs.resources import LANDING, build_resources
+    from finance_assets.settings import ConfigError, Settings
+
+    environment = {
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        "AWS_REGION": "eu-west-3",
+        "AWS_PROFILE": "operations",
+        "FINANCE_S3_USE_SSL": "false",
+        "FINANCE_S3_VERIFY": "false",
+        "AWS_MAX_ATTEMPTS": "3",
+        "AWS_RETRY_MODE": "adaptive",
+        "FINANCE_S3_UNSIGNED": "true",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY",
+        "AWS_SECRET_ACCESS_KEY": "example-secret-value",
+        "AWS_SESSION_TOKEN": "example-session-token",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    landing = build_resources(Settings.load())[LANDING]
+    # Credentials are configured by variable name: the UI and run records never see them.
+    for field, variable in CREDENTIALS.items():
+        assert getattr(landing.s3, field) == dg.EnvVar(variable)
+    with dg.build_resources({"landing": landing}) as resources:
+        assert resources.landing.s3_options == EXPECTED_OPTIONS
+
+    monkeypatch.setenv("FINANCE_SPARK_MODE", "databricks")
+    monkeypatch.setenv("DATABRICKS_HOST", "https://example.invalid")
+    with pytest.raises(ConfigError, match="AWS_ENDPOINT_URL_S3, FINANCE_S3_USE_SSL"):
+        build_resources(Settings.load())
+
+
+def test_the_options_reach_the_clients_in_spark_tasks(spark) -> None:
+    """The options travel with the task; a client built there has every setting."""
+    import pyarrow as pa
+
+    options = EXPECTED_OPTIONS.__class__(**{**EXPECTED_OPTIONS.__dict__, "profile_name": None})
+
+    def describe(batches):
+        from botocore import UNSIGNED
+
+        for _ in batches:
+            client = options.client()
+            config = client.meta.config
+            seen = {
+                "options": repr((options, options.secret_access_key, options.session_token)),
+                "endpoint": client.meta.endpoint_url,
+                "region": client.meta.region_name,
+                "retries": repr(sorted(config.retries.items())),
+                "unsigned": str(config.signature_version is UNSIGNED),
+            }
+            yield pa.RecordBatch.from_pylist([seen])
+
+    schema = "options string, endpoint string, region string, retries string, unsigned string"
+    (row,) = spark.range(1).mapInArrow(describe, schema).collect()
+    assert row["options"] == repr((options, "example-secret-value", "example-session-token"))
+    assert row["endpoint"] == "http://127.0.0.1:9" and row["region"] == "eu-west-3"
+    assert row["retries"] == repr([("mode", "adaptive"), ("total_max_attempts", 3)])
+    assert row["unsigned"] == "True"
+
+
+def test_a_profile_names_the_credentials(tmp_path, monkeypatch) -> None:
+    config = tmp_path / "credentials"
+    config.write_text(
+        "[operations]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = from-profile\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(config))
+    client = S3Options(profile_name="operations", region="eu-west-3").client()
+    assert client._request_signer._credentials.access_key == "AKIAPROFILE"
+
+
+@pytest.mark.slow
+def test_credentials_reach_the_tasks_that_read_the_files(spark, tmp_path, capsys, monkeypatch):
+    """An S3 endpoint that checks signatures, credentials only this process's environment
+    holds (Spark's Python workers started before they were set and still hold others): the
+    run succeeds only if the credentials travel to the tasks with the landing settings. They
+    never appear in the output."""
+    with moto_s3_server(authenticate=True) as endpoint:
+        credentials = temporary_credentials(endpoint)
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+        )
+        client.create_bucket(Bucket=BUCKET)
+        for key, text in LANDING.items():
+            client.put_object(Bucket=BUCKET, Key=f"landing/{key}", Body=text.encode())
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        for name, value in credentials.items():
+            monkeypatch.setenv(name, value)
+        code, output = _materialize(f"s3://{BUCKET}/landing", tmp_path / "lake", capsys)
+
+    assert code == 0, output
+    for dataset, rows in BRONZE_ROWS.items():
+        assert _table(tmp_path / "lake", f"bronze/{dataset}").num_rows == rows, dataset
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        assert credentials[name] not in output, name

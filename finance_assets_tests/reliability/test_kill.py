@@ -7,7 +7,8 @@ around ``DeltaRsLake._stage_files``: after the first gold table's Parquet files 
 moved into the table folder, but before delta-rs commits them, the hook drops a marker
 file and waits; the test then SIGKILLs the whole process group (driver, JVM, Python
 workers). The lake already holds a complete run of the same range, so the killed run was
-*replacing* committed partitions.
+*replacing* committed partitions. The killed run also held the concurrency pool slot of the
+table it was writing: the rerun, in the same Dagster instance, must free it and succeed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
@@ -32,6 +34,7 @@ from finance_assets_tests.support.lake_snapshot import snapshot
 
 START, END = "2024-01-01", "2024-01-03"
 WAIT_FOR_MARKER_S = 600
+RERUN_TIMEOUT_S = 900
 
 HOOK = r"""
 import os, sys, time
@@ -136,12 +139,43 @@ def test_kill_during_gold_write_then_rerun(spark, tmp_path: Path) -> None:
     # Readers see exactly the last committed state: nothing partial, nothing doubled.
     assert snapshot(lake) == before
 
-    assert main(argv) == 0, "the rerun must succeed with every blocking check passing"
+    # The killed run still holds its table's pool slot in the instance it ran in; a rerun
+    # there must release it (the process is gone) instead of waiting for it forever.
+    home = tmp_path / ".dagster_home"
+    killed = _runs_holding_slots(home)
+    assert killed, "the killed run should still hold a pool slot"
+    rerun = subprocess.run(
+        [sys.executable, "-m", "finance_assets.cli", *argv],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=RERUN_TIMEOUT_S,
+    )
+    output = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, (
+        "the rerun must succeed with every blocking check passing:\n" + (output[-3000:])
+    )
+    assert "of a finance-assets process that is gone" in rerun.stderr, output[-3000:]
+    assert not _runs_holding_slots(home), "the killed run's slots must be free"
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert {instance.get_run_by_id(r).status for r in killed} == {dg.DagsterRunStatus.FAILURE}
     after = snapshot(lake)
     assert after == before
     assert_unique_gold_keys(lake)
     # The killed run's files stay on disk, unreferenced, until a VACUUM removes them.
     assert set(orphans) <= set(unreferenced_parquet(killed_table))
+
+
+def _runs_holding_slots(home: Path) -> set[str]:
+    """Runs of the instance at ``home`` that hold a concurrency pool slot."""
+    instance = dg.DagsterInstance.from_config(str(home))
+    storage = instance.event_log_storage
+    return {
+        slot.run_id
+        for pool in storage.get_concurrency_keys()
+        for slot in storage.get_concurrency_info(pool).claimed_slots
+    }
 
 
 GOLD_KEYS = {

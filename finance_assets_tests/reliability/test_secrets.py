@@ -1,10 +1,12 @@
 """Secrets in the environment never reach a log, metadata or any file a run writes.
 
-A ``finance-assets materialize`` process runs with unique fake secrets in every variable
-that may carry one (AWS keys, a Databricks token, alerting credentials), reading its
-landing zone from S3 (moto on 127.0.0.1) so the AWS secret is really used to sign
-requests, on the driver and in Spark's Python workers, and recording the run in a Dagster
-instance (DAGSTER_HOME). Afterwards no secret may appear in its output or in any file
+A ``finance-assets materialize`` process runs with unique secrets in every variable that
+may carry one (AWS credentials, a Databricks token, alerting credentials), reading its
+landing zone from S3 (moto on 127.0.0.1, checking every signature against the temporary
+credentials it issued) so the AWS key, secret and session token are really used, on the
+driver and in Spark's Python workers, where they reach the S3 clients as the landing
+resource's settings (``dg.EnvVar``), and recording the run in a Dagster instance
+(DAGSTER_HOME). Afterwards no secret may appear in its output or in any file
 under the lake, the landing folder, DAGSTER_HOME or the working directory.
 """
 
@@ -23,7 +25,7 @@ import boto3
 import pytest
 
 from finance_assets.landing.generate import GenerateConfig, generate
-from finance_assets_tests.support.s3_server import moto_s3_server
+from finance_assets_tests.support.s3_server import moto_s3_server, temporary_credentials
 
 BUCKET = "secret-test"
 
@@ -36,20 +38,29 @@ def _variants(secret: str) -> list[bytes]:
 @pytest.mark.slow
 def test_no_secret_in_output_metadata_or_files(spark, tmp_path: Path) -> None:
     token = uuid.uuid4().hex
-    secrets = {
-        "AWS_SECRET_ACCESS_KEY": f"aws-secret-{token}",
-        "AWS_SESSION_TOKEN": f"aws-session-{token}",
-        "DATABRICKS_TOKEN": f"dapi-{token}",
-        "FINANCE_ALERT_SMTP_PASSWORD": f"smtp-password-{token}",
-    }
     hook = f"hook-{token}"
     landing, lake, home, work = (tmp_path / n for n in ("landing", "lake", "dagster_home", "work"))
     for folder in (home, work):
         folder.mkdir()
     generate(str(landing), GenerateConfig(date(2024, 1, 1), date(2024, 1, 1), orders_per_day=15))
 
-    with moto_s3_server() as endpoint:
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    # The S3 endpoint checks every signature: only these temporary credentials (key, secret
+    # and session token) open the landing zone, so the run must really use all three.
+    with moto_s3_server(authenticate=True) as endpoint:
+        aws = temporary_credentials(endpoint)
+        secrets = {
+            **aws,
+            "DATABRICKS_TOKEN": f"dapi-{token}",
+            "FINANCE_ALERT_SMTP_PASSWORD": f"smtp-password-{token}",
+        }
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=aws["AWS_SESSION_TOKEN"],
+        )
         client.create_bucket(Bucket=BUCKET)
         for path in sorted(landing.rglob("*.csv")):
             client.put_object(
@@ -60,7 +71,6 @@ def test_no_secret_in_output_metadata_or_files(spark, tmp_path: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FINANCE_", "AWS_"))}
         env.update(secrets)
         env.update(
-            AWS_ACCESS_KEY_ID=f"AKIA{token[:16].upper()}",
             AWS_DEFAULT_REGION="us-east-1",
             AWS_ENDPOINT_URL_S3=endpoint,
             DAGSTER_HOME=str(home),

@@ -87,16 +87,27 @@ class _Exited(RuntimeError):
     """The server process ended while starting (e.g. another process took the port)."""
 
 
+# With authentication on, moto accepts this many requests unsigned: what
+# ``temporary_credentials`` needs to create the user and the role.
+_SETUP_REQUESTS = 5
+
+
 @contextlib.contextmanager
-def moto_s3_server(timeout: float = START_TIMEOUT_S, attempts: int = 3) -> Iterator[str]:
+def moto_s3_server(
+    timeout: float = START_TIMEOUT_S, attempts: int = 3, authenticate: bool = False
+) -> Iterator[str]:
     """Start ``python -m moto.server`` on 127.0.0.1:<free port>; yield its endpoint URL.
 
-    The server is always stopped on exit (terminated, then killed if it does not stop).
-    A server that exits while starting is retried on another port; its output is shown
-    in the error when it never comes up.
+    ``authenticate``: the server checks every request's signature against the credentials
+    it issued (call :func:`temporary_credentials` first), as AWS does; otherwise it accepts
+    any. The server is always stopped on exit (terminated, then killed if it does not stop).
+    A server that exits while starting is retried on another port; its output is shown in
+    the error when it never comes up.
     """
     # The server must not pick up an endpoint meant for the product's clients.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    if authenticate:
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(_SETUP_REQUESTS)
     with tempfile.TemporaryFile(mode="w+b") as log:
         for attempt in range(1, attempts + 1):
             try:
@@ -119,3 +130,50 @@ def reset(endpoint: str) -> None:
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     with _OPENER.open(request, timeout=5):
         pass
+
+
+def temporary_credentials(endpoint: str) -> dict[str, str]:
+    """Temporary credentials (key, secret and session token, all three required) of a role
+    allowed everything on S3, from a server started with ``authenticate=True``; as the
+    ``AWS_*`` variables that carry them. Call it before any other request to the server."""
+    import json
+
+    import boto3
+
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]}
+    anyone = {"AWS": "*"}
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+    )
+    iam.create_user(UserName="operator")
+    everything = {"Statement": [{**allow["Statement"][0], "Action": "*"}]}
+    iam.put_user_policy(
+        UserName="operator",
+        PolicyName="all",
+        PolicyDocument=json.dumps({**allow, **everything}),
+    )
+    key = iam.create_access_key(UserName="operator")["AccessKey"]
+    trust = {"Statement": [{"Effect": "Allow", "Principal": anyone, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="landing-reader", AssumeRolePolicyDocument=json.dumps(trust))
+    s3_only = {"Statement": [{**allow["Statement"][0], "Action": "s3:*"}]}
+    iam.put_role_policy(
+        RoleName="landing-reader", PolicyName="s3", PolicyDocument=json.dumps({**allow, **s3_only})
+    )
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    role = "arn:aws:iam::123456789012:role/landing-reader"
+    issued = sts.assume_role(RoleArn=role, RoleSessionName="landing")["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": issued["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": issued["SessionToken"],
+    }

@@ -34,6 +34,7 @@ def build_dashboard() -> dg.AssetsDefinition:
         group_name="analytics",
         deps=[dg.AssetDep(k, partition_mapping=dg.AllPartitionMapping()) for k in DASHBOARD_DEPS],
         kinds={"html", "duckdb"},
+        pool=DASHBOARD.pool,
         automation_condition=FOLLOWS_ITS_INPUTS,
         description=(
             "Self-contained HTML dashboard (dashboard/index.html in the lake) built from the "

@@ -8,6 +8,9 @@ import dagster as dg
 from pydantic import Field
 
 from finance_assets.bronze.transforms import bronze_schema, read_landing, with_ingestion_stamp
+from finance_assets.checks import reconcile
+from finance_assets.checks.catalog import bronze_checks
+from finance_assets.checks.factory import CheckScope, check_specs, evaluate_in_step
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset
 from finance_assets.lake import tables
 from finance_assets.lake.metadata import table_metadata
@@ -37,6 +40,7 @@ class BronzeConfig(dg.Config):
 def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsDefinition:
     table = tables.bronze(dataset)
     partitions_def = partitions.of(dataset.cadence)
+    checks = bronze_checks(dataset)
 
     @dg.asset(
         key=table.key,
@@ -59,6 +63,8 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
             )
         ],
         kinds={"spark", "delta"},
+        pool=table.pool,
+        check_specs=check_specs(checks),
     )
     def bronze(
         context: dg.AssetExecutionContext,
@@ -109,7 +115,15 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         empty = [f.uri for f in files if not per_file.get(f.uri)]
         for uri in empty[:MAX_EMPTY_FILES_LOGGED]:
             context.log.warning(f"{uri}: no data rows (an empty or header-only file)")
+        facts = {
+            reconcile.LANDING_FILES: files,
+            reconcile.ROWS_PER_FILE: per_file,
+            reconcile.S3: landing.s3_options,
+            reconcile.NATIVE_READS: landing.native_reads,
+        }
+        scope = CheckScope(context, session, store, where, facts=facts)
         return dg.MaterializeResult(
+            check_results=list(evaluate_in_step(context, table.key, checks[table.key], scope)),
             metadata={
                 **table_metadata(result, schema),
                 "files": len(files),
@@ -118,7 +132,7 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
                 "landing_uri": landing.root,
                 "kept_partitions": dg.MetadataValue.json([str(d) for d in sorted(kept)]),
                 "kept_rows": sum(kept.values()),
-            }
+            },
         )
 
     return bronze

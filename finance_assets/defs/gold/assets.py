@@ -171,6 +171,7 @@ def _gold_asset_decorator(table: GoldTable, partitions: Partitioning, deps: list
         deps=deps,
         kinds={"spark", "delta"},
         check_specs=[check.spec(table.table.key) for check in gold_checks(table)],
+        pool=table.table.pool,
         # Monthly tables follow the days they read; daily ones run with those days.
         automation_condition=FOLLOWS_ITS_INPUTS if table.cadence == "monthly" else None,
     )

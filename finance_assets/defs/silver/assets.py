@@ -58,6 +58,8 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         partitions_def=partitions.of(dataset.cadence),
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
+        # One step writes both tables; the silver table's pool stands for the pair.
+        pool=silver.pool,
     )
     def validate(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource):
         session = spark.spark_session

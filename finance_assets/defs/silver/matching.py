@@ -42,6 +42,7 @@ def build_payment_orders(partitions: Partitioning) -> dg.AssetsDefinition:
             dg.AssetDep(SILVER_ORDERS.key, partition_mapping=dg.AllPartitionMapping()),
         ],
         kinds={"spark", "delta"},
+        pool=PAYMENT_ORDERS.pool,
     )
     def payment_orders_asset(
         context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
