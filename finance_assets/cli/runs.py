@@ -57,7 +57,7 @@ def run_job(
     replace_empty: bool = False,
 ):
     job = defs.resolve_job_def(job_name)
-    run_config: dict = {"loggers": _console(verbose)}
+    run_config: dict = {"loggers": console_logging(verbose)}
     if replace_empty:
         run_config["ops"] = {
             node.name: {"config": {"replace_empty_partitions": True}}
@@ -72,7 +72,7 @@ def run_job(
     )
 
 
-def _console(verbose: bool) -> dict:
+def console_logging(verbose: bool) -> dict:
     return {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}}
 
 
@@ -158,7 +158,7 @@ def materialize(
         instance=instance,
         tags={TRIGGER_TAG: CLI},
         raise_on_error=False,
-        run_config={"loggers": _console(verbose)},
+        run_config={"loggers": console_logging(verbose)},
     )
     collect(dashboard, outcome)
     return outcome
