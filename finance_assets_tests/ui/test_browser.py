@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from finance_assets.automation.schedules import DAILY_SCHEDULE
 from finance_assets.gold.tables import gold_tables
 from finance_assets_tests.support.dagster_dev import (
     LOCATION,
@@ -73,6 +74,11 @@ PY_WARNING = re.compile(r"(?P<path>\S+\.py):\d+: (?P<category>\w*Warning): (?P<m
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
+SCHEDULE = """
+query Schedule($selector: ScheduleSelector!) { scheduleOrError(scheduleSelector: $selector) {
+    __typename ... on Schedule { scheduleState { status } futureTicks(limit: 1) { results {
+        timestamp evaluationResult { skipReason runRequests { tags { key value } } } } } } } }
+"""
 GOLD = """
 query Gold($keys: [AssetKeyInput!]) { assetNodes(assetKeys: $keys) { assetKey { path }
     partitionStats { numMaterialized numFailed }
@@ -134,6 +140,7 @@ def test_quick_start_shows_a_green_populated_ui(tmp_path):
     )
     with DevServer(make_dev_command, env, ARTIFACTS) as dev:
         _assert_gold_materialized_and_checked(dev, first, last)
+        _assert_next_scheduled_day_follows_the_demo(dev, last)
         _drive_the_ui(dev, last)
     _assert_no_warnings_from_our_code(dev)
     _publish_readme_screenshots()
@@ -186,6 +193,24 @@ def _assert_gold_materialized_and_checked(dev: DevServer, first: date, last: dat
         }
         assert "fresh_by_deadline" in checks, (name, checks)
         assert set(checks.values()) == {"SUCCEEDED"}, (name, checks)
+
+
+def _assert_next_scheduled_day_follows_the_demo(dev: DevServer, last: date) -> None:
+    """The daily schedule is running; its next tick, within a day, asks for the day after the
+    demo's last one (it runs at 02:00 for yesterday)."""
+    selector = {
+        "repositoryLocationName": LOCATION,
+        "repositoryName": "__repository__",
+        "scheduleName": DAILY_SCHEDULE,
+    }
+    schedule = dev.graphql(SCHEDULE, {"selector": selector})["scheduleOrError"]
+    assert schedule["scheduleState"]["status"] == "RUNNING", schedule
+    (tick,) = schedule["futureTicks"]["results"]
+    at = datetime.fromtimestamp(tick["timestamp"], timezone.utc)
+    assert timedelta(0) < at - datetime.now(timezone.utc) <= timedelta(days=1), at
+    (request,) = tick["evaluationResult"]["runRequests"]
+    tags = {t["key"]: t["value"] for t in request["tags"]}
+    assert tags["dagster/partition"] == (last + timedelta(days=1)).isoformat(), (at, tags)
 
 
 def _look_around(page, dev: DevServer, last: date) -> None:
