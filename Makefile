@@ -41,8 +41,9 @@ docker-test: $(BIN)/.installed
 
 # The Dagster UI, daemon and code server (dg dev) on this checkout's instance, where
 # `make demo` recorded its runs. Ctrl-C stops everything it started.
+# Another port or host: make dev DEV_ARGS="--port 3001 --host 0.0.0.0"
 dev: java
-	exec $(BIN)/finance-assets dev
+	exec $(BIN)/finance-assets dev $(DEV_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

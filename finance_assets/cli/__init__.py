@@ -49,6 +49,12 @@ def _count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number 1-65535")
+    return int(text)
+
+
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -222,6 +228,7 @@ def _data_parsers(commands) -> None:
     demo.add_argument(
         "--data-dir", default="data", help="where landing/ and lake/ go (default: data)"
     )
+    demo.add_argument("--orders-per-day", type=_count, default=40, help="orders a day (default 40)")
     demo.add_argument(
         "--verbose", action="store_true", help="also show Dagster's run log (on stderr)"
     )
@@ -235,11 +242,14 @@ def _dev_parser(commands) -> None:
         "dev",
         help="start the Dagster UI on this checkout's instance (dg dev)",
         description=(
-            "Run `dg dev` with DAGSTER_HOME set to the instance the CLI records runs in; "
-            "Ctrl-C stops every process it started."
+            "Run `dg dev` with DAGSTER_HOME set to the instance the CLI records runs in "
+            "(the one `finance-assets demo` filled); Ctrl-C stops every process it started. "
+            "Example: finance-assets dev --port 3001 -- --log-level debug"
         ),
     )
-    dev.add_argument("dg_args", nargs=argparse.REMAINDER, help="passed on to dg dev")
+    dev.add_argument("--host", help="the webserver's host (default 127.0.0.1)")
+    dev.add_argument("--port", type=_port, help="the webserver's port (default 3000)")
+    dev.add_argument("dg_args", nargs=argparse.REMAINDER, help="after --: more options for dg dev")
     dev.set_defaults(handler=cmd_dev)
 
 

@@ -10,11 +10,14 @@ from zoneinfo import ZoneInfo
 from finance_assets.analytics.engine import LakeNotFoundError, require_lake
 from finance_assets.analytics.summary import print_gold_summary
 from finance_assets.automation.freshness import FRESHNESS_JOB
+from finance_assets.automation.tags import TRIGGER_TAG
 from finance_assets.checks import quarantine_report as quarantine
-from finance_assets.cli.instance import open_instance
+from finance_assets.cli.instance import open_instance, process_tags
 from finance_assets.cli.progress import Progress
 from finance_assets.cli.runs import (
+    CLI,
     CliError,
+    console_logging,
     deployment_settings,
     materialize,
     report,
@@ -97,21 +100,32 @@ def cmd_demo(args) -> int:
     start, end = demo_range(Settings.load().timezone)
     if not (landing / "orders" / end.isoformat()).exists():
         print(f"Generating sample drops for {start}..{end} into {landing}")
-        generate(str(landing), GenerateConfig(start=start, end=end))
+        generate(
+            str(landing), GenerateConfig(start=start, end=end, orders_per_day=args.orders_per_day)
+        )
     print(f"Materializing {start}..{end} into {lake}")
     outcome = materialize(str(landing), str(lake), start, end, args.verbose, progress=Progress())
     status = report(outcome)
     if outcome.succeeded:
-        _evaluate_freshness(deployment_settings(str(landing), str(lake), start, end))
+        settings = deployment_settings(str(landing), str(lake), start, end)
+        _evaluate_freshness(settings, args.verbose)
         print_gold_summary(str(lake))
+        print(
+            f"\nRuns, partitions and checks are recorded in {settings.instance_home}. "
+            "See them in the Dagster UI: make dev (or finance-assets dev), "
+            "then open http://127.0.0.1:3000"
+        )
     return status
 
 
-def _evaluate_freshness(settings: Settings) -> None:
+def _evaluate_freshness(settings: Settings, verbose: bool) -> None:
     """Run the freshness checks once, so the UI shows them evaluated right after the demo."""
     job = load_definitions(settings).resolve_job_def(FRESHNESS_JOB)
     result = job.execute_in_process(
-        instance=open_instance(settings.instance_home), raise_on_error=False
+        instance=open_instance(settings.instance_home),
+        raise_on_error=False,
+        tags={TRIGGER_TAG: CLI, **process_tags()},
+        run_config={"loggers": console_logging(verbose)},
     )
     stale = [e for e in result.get_asset_check_evaluations() if not e.passed]
     print(

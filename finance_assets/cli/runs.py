@@ -171,7 +171,7 @@ class CliRun:
         run_config=None,
         **kwargs,
     ) -> bool:
-        loggers = {"console": {"config": {"log_level": "INFO" if self.verbose else "WARNING"}}}
+        loggers = console_logging(self.verbose)
         if self.progress is not None:
             job = job.with_logger_defs({**job.loggers, LOGGER_NAME: self.progress.logger_def()})
             loggers[LOGGER_NAME] = {}
@@ -229,6 +229,11 @@ class _StderrLog:
 
     def _say(self, text: str) -> None:
         print(f"finance-assets: alert: {mask(text, self.secrets)}", file=sys.stderr)
+
+
+def console_logging(verbose: bool) -> dict:
+    """Dagster's console log: the whole run log with ``--verbose``, else warnings only."""
+    return {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}}
 
 
 def collect(result, outcome: RunOutcome) -> None:

@@ -2,8 +2,11 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
+import tomlkit
+import yaml
 
 from finance_assets.automation.jobs import DAILY_JOB, MONTHLY_JOB
 from finance_assets.checks.names import BRONZE_RECONCILES, LANDING_RECORDS_RECONCILE, SCHEMA
@@ -129,3 +132,16 @@ def test_every_layer_has_its_own_group():
     groups = {key.path[0]: graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups == {layer: layer for layer in groups}
     assert set(groups) == {"landing", "bronze", "silver", "quarantine", "gold", "analytics"}
+
+
+def test_workspace_yaml_serves_the_code_location_dg_dev_serves():
+    """``dagster dev -w workspace.yaml`` and ``dg dev`` (make dev) show the same location."""
+    root = Path(__file__).resolve().parents[2]
+    dg_config = tomlkit.parse((root / "pyproject.toml").read_text())["tool"]["dg"]
+    # dg reads nothing (dg dev, dg check defs fail) when [tool.dg.*] tables are scattered.
+    assert isinstance(dg_config, tomlkit.items.Table), "keep the [tool.dg.*] tables together"
+    project = dg_config.unwrap()
+    (entry,) = yaml.safe_load((root / "workspace.yaml").read_text())["load_from"]
+    module = entry["python_module"]
+    assert module["module_name"] == project["project"]["code_location_target_module"]
+    assert module["location_name"] == project["project"]["code_location_name"]

@@ -1,49 +1,55 @@
-"""The Dagster UI in a real browser, the way a user works with it.
+"""The quick start in a real browser: ``make demo`` then ``make dev`` shows a green, populated UI.
 
-Starts ``dagster dev -w workspace.yaml`` (webserver and daemon) on 127.0.0.1 with a fresh
-``DAGSTER_HOME`` and a tiny generated landing zone, then drives Debian's headless Chromium
-with Playwright:
+1. ``finance-assets demo`` (the quick start's own code path, with a few orders a day) fills a
+   fresh ``DAGSTER_HOME`` and data folder: sample drops ending yesterday, materialized, the
+   freshness checks evaluated once.
+2. ``make dev`` serves that instance on a free loopback port.
+3. Debian's headless Chromium, driven by Playwright, looks at what a new user sees: the
+   lineage of the six groups (landing, bronze, silver, quarantine, gold, analytics) without
+   errors; every gold table materialized with its checks passed; the freshness check passed
+   for yesterday; the demo's runs, green, on the Runs page; then one partition of
+   ``silver/orders`` launched from its asset page (the partition picker is the first dialog)
+   and finishing green.
 
-1. opens the asset graph;
-2. materializes one partition (January) of ``bronze/budgets`` from its asset page;
-3. launches a two-day backfill of the ``daily_assets`` job from the job's partition dialog;
-4. waits (GraphQL) until both succeed, checks that the backfill was ONE run (single-run
-   backfill policy) and that every ``bronze_rows_reconcile`` check passed, and looks at
-   the checks tab of ``silver/orders``.
-
-Screenshots go to ``artifacts/ui/`` (and, with ``FINANCE_UPDATE_SCREENSHOTS=1``, the README
-ones to ``docs/images/``). The test installs nothing: it needs ``/usr/bin/chromium``
-(``.ci/run`` installs it) and skips without it, except under ``CI`` where it fails.
-Finally, ``dagster dev``'s output must hold no Python warning raised by finance_assets code.
+Counts the UI only summarizes (materialized partitions per table, every check's status) are
+read over the same webserver's GraphQL API. Screenshots go to ``artifacts/ui/`` and, with
+``FINANCE_UPDATE_SCREENSHOTS=1``, the README's to ``docs/images/``. The test installs
+nothing: it needs ``/usr/bin/chromium`` (``.ci/run`` installs it) and skips without it, except
+under ``CI`` where it fails. Finally, the server's output must hold no Python warning raised by
+finance_assets code.
 """
 
-import contextlib
-import json
+from __future__ import annotations
+
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from finance_assets.landing.generate import GenerateConfig, generate
-from finance_assets_tests.support.s3_server import HOST, free_port
+from finance_assets.automation.schedules import DAILY_SCHEDULE
+from finance_assets.gold.tables import gold_tables
+from finance_assets_tests.support.dagster_dev import (
+    LOCATION,
+    REPO,
+    VENV,
+    DevServer,
+    clean_environment,
+    make_dev_command,
+    wait_for,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "ui"
 DOCS_IMAGES = REPO / "docs" / "images"
-# The screenshots the README shows (docs/operating.md), by artifact name.
+# The screenshots the README shows, by artifact name.
 README_SHOTS = {
-    "03-backfill-dialog.png": "ui-backfill-dialog.png",
-    "05-checks-passed.png": "ui-checks-passed.png",
-    "06-gold-lineage.png": "ui-gold-lineage.png",
+    "01-asset-groups.png": "ui-asset-groups.png",
+    "02-gold-lineage.png": "ui-gold-lineage.png",
+    "03-checks-passed.png": "ui-checks-passed.png",
+    "05-launch-partition.png": "ui-launch-partition.png",
 }
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,22 +61,30 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-START, END = date(2024, 1, 1), date(2024, 1, 5)
-# One partition of an asset the backfill does not touch (budgets are monthly), so the two
-# runs never write the same table at the same time.
-SINGLE_ASSET, SINGLE_PARTITION = "bronze/budgets", "2024-01-01"
-BACKFILL = ("2024-01-01", "2024-01-02")  # from the first day: no late-payment follow-up runs
-DAILY_SILVER = ("orders", "payments", "expenses")
-SERVER_START_TIMEOUT_S = 240
-RUN_TIMEOUT_S = 1200
+ORDERS_PER_DAY = 3
+DEMO_TIMEOUT_S = 900
+RUN_TIMEOUT_S = 600
 UI_TIMEOUT_MS = 90_000
+GROUPS = ("landing", "bronze", "silver", "quarantine", "gold", "analytics")
+LAUNCHED = ("silver", "orders")
+DEMO_JOBS = ("daily_assets", "monthly_assets", "gold_freshness_checks")
+RUN_ROW = "[class*=RunsFeedRow_rowGrid]"  # a row of the Runs page (a grid of divs, no role)
 # A Python warning as printed by the warnings module: "<file>.py:<line>: <Category>: <text>".
 PY_WARNING = re.compile(r"(?P<path>\S+\.py):\d+: (?P<category>\w*Warning): (?P<message>.*)")
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-# Loopback only: never through a proxy configured in the environment.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+SCHEDULE = """
+query Schedule($selector: ScheduleSelector!) { scheduleOrError(scheduleSelector: $selector) {
+    __typename ... on Schedule { scheduleState { status } futureTicks(limit: 1) { results {
+        timestamp evaluationResult { skipReason runRequests { tags { key value } } } } } } } }
+"""
+GOLD = """
+query Gold($keys: [AssetKeyInput!]) { assetNodes(assetKeys: $keys) { assetKey { path }
+    partitionStats { numMaterialized numFailed }
+    assetChecksOrError { ... on AssetChecks { checks { name
+        executionForLatestMaterialization { status } } } } } }
+"""
 
 
 def _require_chromium() -> None:
@@ -85,220 +99,197 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (from /proc), children first."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-class DagsterDev:
-    """``dagster dev`` in its own process group, always stopped (interrupt, then kill)."""
-
-    def __init__(self, env: dict[str, str], logs: Path):
-        self.port = free_port()
-        self.base = f"http://{HOST}:{self.port}"
-        self.env = env
-        self.out_path, self.err_path = logs / "dagster-dev.out.log", logs / "dagster-dev.err.log"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self):
-        dagster = Path(sys.executable).with_name("dagster")
-        self._out, self._err = open(self.out_path, "wb"), open(self.err_path, "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                str(dagster),
-                "dev",
-                "-w",
-                str(REPO / "workspace.yaml"),
-                "-h",
-                HOST,
-                "-p",
-                str(self.port),
-            ],
-            cwd=REPO,
-            env=self.env,
-            stdout=self._out,
-            stderr=self._err,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            self._wait_until_loaded()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def graphql(self, query: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(
-            f"{self.base}/graphql", data=body, headers={"Content-Type": "application/json"}
-        )
-        with _OPENER.open(request, timeout=60) as response:
-            answer = json.loads(response.read())
-        assert "errors" not in answer, answer["errors"]
-        return answer["data"]
-
-    def _wait_until_loaded(self) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"dagster dev exited with {self.process.returncode}:\n{self.tail()}"
-                )
-            try:
-                entries = self.graphql(WORKSPACE)["workspaceOrError"]["locationEntries"]
-            except (OSError, urllib.error.URLError, AssertionError, KeyError):
-                time.sleep(1)
-                continue
-            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                errors = [
-                    e["locationOrLoadError"]
-                    for e in entries
-                    if e["locationOrLoadError"]["__typename"] != "RepositoryLocation"
-                ]
-                assert not errors, errors
-                return
-            time.sleep(1)
-        raise RuntimeError(
-            f"dagster dev did not load in {SERVER_START_TIMEOUT_S} s:\n{self.tail()}"
-        )
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        pgid = self.process.pid
-        family = _descendants(pgid)
-        for sig, wait_s in ((signal.SIGINT, 20), (signal.SIGKILL, 10)):
-            if self.process.poll() is not None and not _alive(family):
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, sig)
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline and (self.process.poll() is None or _alive(family)):
-                time.sleep(0.5)
-        for pid in _alive(family):  # anything that left the process group
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self._out.close()
-        self._err.close()
-        self.process = None
-
-    def output(self) -> str:
-        return self.out_path.read_text(errors="replace") + self.err_path.read_text(errors="replace")
-
-    def tail(self, chars: int = 6000) -> str:
-        return self.output()[-chars:]
-
-
-def _alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.append(pid)
-    return alive
-
-
-WORKSPACE = """
-{ workspaceOrError { ... on Workspace { locationEntries {
-    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
-"""
-RUNS = """
-query Runs($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs {
-    results { runId status jobName tags { key value } } } } }
-"""
-BACKFILLS = """
-{ partitionBackfillsOrError(limit: 5) { ... on PartitionBackfills { results {
-    id status numPartitions runs(limit: 20) { runId status tags { key value } } } } } }
-"""
-CHECKS = """
-query Checks($keys: [AssetKeyInput!]) { assetNodes(assetKeys: $keys) { assetKey { path }
-    assetChecksOrError { ... on AssetChecks { checks { name
-        executionForLatestMaterialization { status runId evaluation { severity } } } } } } }
-"""
-FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
-
-
-def _wait(what: str, probe, dev: DagsterDev, timeout: float = RUN_TIMEOUT_S):
-    """Poll ``probe()`` until it returns something truthy; fail with the server's log tail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(3)
-    pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}.\n{dev.tail()}")
-
-
-def _runs_tagged(dev: DagsterDev, key: str, value: str) -> list[dict]:
-    data = dev.graphql(RUNS, {"tags": [{"key": key, "value": value}]})
-    return data["runsOrError"]["results"]
-
-
-def _finished_run(dev: DagsterDev, key: str, value: str):
-    runs = _runs_tagged(dev, key, value)
-    if runs and all(r["status"] in FINISHED for r in runs):
-        return runs
-    return None
-
-
-def _finished_backfill(dev: DagsterDev):
-    backfills = dev.graphql(BACKFILLS)["partitionBackfillsOrError"]["results"]
-    if backfills and backfills[0]["status"] not in ("REQUESTED", "CANCELING"):
-        return backfills[0]
-    return None
-
-
-def _environment(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    # The UI's one-time "join the community" dialog is remembered here; seen already.
-    (home / ".nux").mkdir()
-    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
-    landing, lake = tmp_path / "landing", tmp_path / "lake"
-    generate(str(landing), GenerateConfig(start=START, end=END, orders_per_day=5))
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "FINANCE_"))
-    }
-    env.update(
-        DAGSTER_HOME=str(home),
-        FINANCE_LANDING_URI=str(landing),
-        FINANCE_LAKE_URI=str(lake),
-        FINANCE_PARTITIONS_START=START.isoformat(),
-        FINANCE_PARTITIONS_END=END.isoformat(),
-        FINANCE_SPARK_DRIVER_MEMORY="1g",
-        FINANCE_SPARK_SHUFFLE_PARTITIONS="2",
-        FINANCE_ALERT_LOG=str(tmp_path / "alerts.log"),
-        PYTHONUNBUFFERED="1",
+def _run_demo(home: Path, data: Path) -> tuple[date, date]:
+    """``finance-assets demo`` into ``data`` and the instance ``home``; its first and last day."""
+    result = subprocess.run(
+        [
+            str(VENV / "bin" / "finance-assets"),
+            "demo",
+            "--data-dir",
+            str(data),
+            "--orders-per-day",
+            str(ORDERS_PER_DAY),
+        ],
+        cwd=REPO,
+        env=clean_environment(DAGSTER_HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
     )
-    return env
+    (ARTIFACTS / "demo.log").write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Freshness: all gold fresh" in result.stdout, result.stdout[-3000:]
+    days = sorted(p.name for p in (data / "landing" / "orders").iterdir())
+    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    assert last == yesterday, days  # the demo ends yesterday (FINANCE_TIMEZONE is UTC here)
+    return first, last
 
 
-def _screenshot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / name))
+def test_quick_start_shows_a_green_populated_ui(tmp_path):
+    _require_chromium()
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    ARTIFACTS.mkdir(parents=True)
+    home, data = tmp_path / "dagster_home", tmp_path / "data"
+    first, last = _run_demo(home, data)
+    env = clean_environment(
+        DAGSTER_HOME=str(home),
+        FINANCE_LANDING_URI=str(data / "landing"),
+        FINANCE_LAKE_URI=str(data / "lake"),
+    )
+    with DevServer(make_dev_command, env, ARTIFACTS) as dev:
+        _assert_gold_materialized_and_checked(dev, first, last)
+        _assert_next_scheduled_day_follows_the_demo(dev, last)
+        _drive_the_ui(dev, last)
+    _assert_no_warnings_from_our_code(dev)
+    _publish_readme_screenshots()
+
+
+def _drive_the_ui(dev: DevServer, last: date) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            # Dagster asks a new user once to join its community; answer Skip, as a user does.
+            page.add_locator_handler(
+                page.get_by_role("button", name="Skip", exact=True),
+                lambda button: button.dispatch_event("click"),
+            )
+            try:
+                _look_around(page, dev, last)
+                _launch_one_partition(page, dev, last)
+            except BaseException:
+                page.screenshot(path=str(ARTIFACTS / "failure.png"))
+                raise
+            assert not errors, f"the UI raised errors: {errors}"
+        finally:
+            browser.close()
+
+
+def _assert_gold_materialized_and_checked(dev: DevServer, first: date, last: date) -> None:
+    """Every demo day (month) of every daily (monthly) gold table is materialized, none
+    failed, and every check of every gold table passed, the freshness check included."""
+    days = (last - first).days + 1
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    expected = {
+        t.table.key.path[-1]: months if t.cadence == "monthly" else days for t in gold_tables()
+    }
+    keys = [{"path": ["gold", name]} for name in expected]
+    nodes = dev.graphql(GOLD, {"keys": keys})["assetNodes"]
+    assert len(nodes) == len(expected)
+    for node in nodes:
+        name = node["assetKey"]["path"][-1]
+        stats = node["partitionStats"]
+        assert stats == {"numMaterialized": expected[name], "numFailed": 0}, (name, stats)
+        checks = {
+            c["name"]: (c["executionForLatestMaterialization"] or {}).get("status")
+            for c in node["assetChecksOrError"]["checks"]
+        }
+        assert "fresh_by_deadline" in checks, (name, checks)
+        assert set(checks.values()) == {"SUCCEEDED"}, (name, checks)
+
+
+def _assert_next_scheduled_day_follows_the_demo(dev: DevServer, last: date) -> None:
+    """The daily schedule is running; its next tick, within a day, asks for the day after the
+    demo's last one (it runs at 02:00 for yesterday)."""
+    selector = {
+        "repositoryLocationName": LOCATION,
+        "repositoryName": "__repository__",
+        "scheduleName": DAILY_SCHEDULE,
+    }
+    schedule = dev.graphql(SCHEDULE, {"selector": selector})["scheduleOrError"]
+    assert schedule["scheduleState"]["status"] == "RUNNING", schedule
+    (tick,) = schedule["futureTicks"]["results"]
+    at = datetime.fromtimestamp(tick["timestamp"], timezone.utc)
+    assert timedelta(0) < at - datetime.now(timezone.utc) <= timedelta(days=1), at
+    (request,) = tick["evaluationResult"]["runRequests"]
+    tags = {t["key"]: t["value"] for t in request["tags"]}
+    assert tags["dagster/partition"] == (last + timedelta(days=1)).isoformat(), (at, tags)
+
+
+def _look_around(page, dev: DevServer, last: date) -> None:
+    # The lineage: six groups, left to right, collapsed into one box each.
+    page.goto(f"{dev.base}/asset-groups")
+    graph = page.locator("foreignObject")
+    for group in GROUPS:
+        graph.get_by_text(group, exact=True).first.wait_for()
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(ARTIFACTS / "01-asset-groups.png"))
+
+    # The gold tables: materialized, every check passed.
+    page.set_viewport_size({"width": 1440, "height": 1900})
+    page.goto(f"{dev.base}/locations/{LOCATION}/asset-groups/gold/lineage")
+    for table in gold_tables():
+        name = table.table.key.path[-1]
+        node = graph.filter(has=page.get_by_text(name, exact=True)).filter(has_text="Asset checks")
+        node.first.get_by_text(re.compile(r"Passed$")).first.wait_for()
+        text = node.first.text_content()
+        passed = re.search(r"Asset checks\s*(\d+) / (\d+) Passed", text)
+        assert passed and passed[1] == passed[2], (name, text)
+        assert "Never materialized" not in text and "filled" in text, (name, text)
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(500)  # edges leave their hover highlight
+    bottom = max(box["y"] + box["height"] for box in _boxes(graph))
+    page.screenshot(
+        path=str(ARTIFACTS / "02-gold-lineage.png"),
+        clip={"x": 0, "y": 0, "width": 1440, "height": min(bottom + 80, 1900)},
+    )
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+    # The freshness check of a daily gold table: yesterday's partition exists, passed.
+    page.goto(f"{dev.base}/assets/gold/daily_kpi?view=checks")
+    check = page.get_by_title("fresh_by_deadline").first.locator("xpath=..")
+    check.get_by_text("Succeeded").wait_for()
+    page.get_by_text(last.isoformat(), exact=True).first.wait_for()  # expected_partition
+    page.screenshot(path=str(ARTIFACTS / "03-checks-passed.png"))
+
+    # The demo's runs, green.
+    page.goto(f"{dev.base}/runs")
+    rows = page.locator(RUN_ROW)
+    for job in DEMO_JOBS:
+        rows.filter(has_text=job).first.get_by_text("Success", exact=True).wait_for()
+    assert rows.filter(has_text="Failure").count() == 0, rows.all_inner_texts()
+    page.screenshot(path=str(ARTIFACTS / "04-demo-runs.png"))
+
+
+def _boxes(locator) -> list[dict]:
+    return [box for box in (e.bounding_box() for e in locator.all()) if box]
+
+
+def _launch_one_partition(page, dev: DevServer, last: date) -> None:
+    """Yesterday's partition of silver/orders, from its asset page: the first dialog after
+    "Materialize…" is the partition picker."""
+    before = dev.run_ids()
+    page.goto(f"{dev.base}/assets/{'/'.join(LAUNCHED)}")
+    page.locator("button", has_text="Materialize…").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Partition selection").wait_for()
+    assert dialog.count() == 1, dialog.all_inner_texts()
+    picker = dialog.locator("input[type=text]").first
+    picker.fill(last.isoformat())
+    picker.press("Enter")
+    dialog.get_by_text("1 partition", exact=True).wait_for()
+    launch = dialog.get_by_role("button", name="Launch 1 run")
+    page.screenshot(path=str(ARTIFACTS / "05-launch-partition.png"))
+    launch.click()
+    dialog.wait_for(state="detached")
+
+    (run_id,) = wait_for("the launched run", lambda: dev.run_ids() - before, 60, dev.tail)
+    run = wait_for("the run to finish", lambda: dev.finished_run(run_id), RUN_TIMEOUT_S, dev.tail)
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert tags.get("dagster/partition") == last.isoformat(), tags
+    assert {tuple(a["path"]) for a in run["assetSelection"]} == {LAUNCHED}, run
+    assert run["status"] == "SUCCESS", (run, dev.tail())
+
+    page.goto(f"{dev.base}/runs/{run_id}")
+    page.get_by_text("Success", exact=True).first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "06-run-succeeded.png"))
 
 
 def _publish_readme_screenshots() -> None:
@@ -309,134 +300,13 @@ def _publish_readme_screenshots() -> None:
         shutil.copyfile(ARTIFACTS / artifact, DOCS_IMAGES / name)
 
 
-def _partition_dialog_launch(page, partitions: str, button: str, shot: str) -> None:
-    dialog = page.get_by_role("dialog")
-    field = dialog.get_by_placeholder("ex: 2024-01-01", exact=False)
-    field.fill(partitions)
-    field.press("Enter")
-    launch = dialog.get_by_role("button", name=button)
-    launch.wait_for()
-    _screenshot(page, shot)
-    launch.click()
-    dialog.wait_for(state="detached")
-
-
-def test_materialize_and_backfill_in_the_ui(tmp_path):
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    ARTIFACTS.mkdir(parents=True)
-    env = _environment(tmp_path)
-    dev = DagsterDev(env, ARTIFACTS)  # its output goes to artifacts/ui/dagster-dev.*.log
-    with dev, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            # Should Dagster still ask to join its community, skip it whenever it shows
-            # (a DOM click: another dialog may be on top of it).
-            page.add_locator_handler(
-                page.get_by_role("button", name="Skip", exact=True),
-                lambda button: button.dispatch_event("click"),
-            )
-            try:
-                _drive_the_ui(page, dev)
-            except BaseException:
-                _screenshot(page, "failure.png")
-                raise
-        finally:
-            browser.close()
-    _assert_no_warnings_from_our_code(dev)
-    _publish_readme_screenshots()
-
-
-def _drive_the_ui(page, dev: DagsterDev) -> None:
-    # 1. The asset graph: landing -> bronze -> silver -> gold (-> analytics).
-    page.goto(f"{dev.base}/asset-groups")
-    graph = page.locator("foreignObject")
-    for group in ("landing", "bronze", "silver", "gold"):
-        graph.get_by_text(group, exact=True).first.wait_for()
-    _screenshot(page, "01-asset-graph.png")
-
-    # 2. One partition of one asset, from its page.
-    page.goto(f"{dev.base}/assets/{SINGLE_ASSET}")
-    page.get_by_role("button", name="Materialize…").first.click()
-    _partition_dialog_launch(
-        page, SINGLE_PARTITION, "Launch 1 run", "02-materialize-one-partition.png"
-    )
-
-    # 3. A small backfill of the daily job, from its partition dialog.
-    page.goto(f"{dev.base}/locations/finance_assets.definitions/jobs/daily_assets")
-    page.get_by_role("button", name="Materialize all…").first.click()
-    _partition_dialog_launch(
-        page, f"[{BACKFILL[0]}...{BACKFILL[1]}]", "Launch backfill", "03-backfill-dialog.png"
-    )
-
-    # 4. Both succeed.
-    (single,) = _wait(
-        "the single-partition run",
-        lambda: _finished_run(dev, "dagster/partition", SINGLE_PARTITION),
-        dev,
-    )
-    assert single["status"] == "SUCCESS", dev.tail()
-    backfill = _wait("the backfill", lambda: _finished_backfill(dev), dev)
-    assert backfill["status"] == "COMPLETED_SUCCESS", (backfill, dev.tail())
-    assert backfill["numPartitions"] == 2
-    # Single-run backfill policy: two partitions, one run over the range.
-    (run,) = backfill["runs"]
-    tags = {t["key"]: t["value"] for t in run["tags"]}
-    assert run["status"] == "SUCCESS"
-    assert tags["dagster/asset_partition_range_start"] == BACKFILL[0]
-    assert tags["dagster/asset_partition_range_end"] == BACKFILL[1]
-
-    page.goto(f"{dev.base}/runs/b/{backfill['id']}")
-    page.get_by_text("Succeeded").first.wait_for()
-    _screenshot(page, "04-backfill-succeeded.png")
-
-    # 5. The blocking reconciliation checks passed, and no ERROR check failed.
-    keys = [{"path": ["silver", name]} for name in DAILY_SILVER]
-    nodes = dev.graphql(CHECKS, {"keys": keys})["assetNodes"]
-    assert len(nodes) == len(DAILY_SILVER)
-    for node in nodes:
-        checks = {
-            c["name"]: c["executionForLatestMaterialization"]
-            for c in node["assetChecksOrError"]["checks"]
-        }
-        reconcile = checks["bronze_rows_reconcile"]
-        assert reconcile["status"] == "SUCCEEDED" and reconcile["runId"] == run["runId"], node
-        failed_errors = [
-            name
-            for name, execution in checks.items()
-            if execution
-            and execution["status"] == "FAILED"
-            and execution["evaluation"]["severity"] == "ERROR"
-        ]
-        assert not failed_errors, (node["assetKey"], failed_errors)
-
-    page.goto(f"{dev.base}/assets/silver/orders?view=checks")
-    row = page.get_by_text("bronze_rows_reconcile").first
-    row.wait_for()
-    page.get_by_text("Passed").first.wait_for()
-    _screenshot(page, "05-checks-passed.png")
-
-    # 6. The gold tables with their checks, partitions and automation (sensors, schedules).
-    page.set_viewport_size({"width": 1440, "height": 1300})
-    page.goto(f"{dev.base}/locations/finance_assets.definitions/asset-groups/gold/lineage")
-    page.get_by_text("daily_kpi").first.wait_for()
-    page.get_by_text("Asset checks").first.wait_for()
-    page.wait_for_timeout(1500)  # let the graph settle
-    _screenshot(page, "06-gold-lineage.png")
-
-
-def _assert_no_warnings_from_our_code(dev: DagsterDev) -> None:
+def _assert_no_warnings_from_our_code(dev: DevServer) -> None:
     output = dev.output()
-    warnings = [m for m in PY_WARNING.finditer(output)]
+    warnings = list(PY_WARNING.finditer(output))
     (ARTIFACTS / "warnings.txt").write_text("\n".join(m.group(0) for m in warnings) + "\n")
     ours = [
         m.group(0)
         for m in warnings
         if "/finance_assets/" in m["path"] or "finance_assets" in m["message"]
     ]
-    assert not ours, "dagster dev printed warnings from finance_assets:\n" + "\n".join(ours)
+    assert not ours, "the server printed warnings from finance_assets:\n" + "\n".join(ours)
