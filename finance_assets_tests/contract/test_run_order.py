@@ -21,9 +21,9 @@ from finance_assets.contract import DATASETS
 from finance_assets.lake.arrow import read_table
 from finance_assets.landing.generate import GenerateConfig, generate
 
-START, END = date(2024, 1, 29), date(2024, 2, 3)
+START, END = date(2024, 1, 30), date(2024, 2, 2)
 PREPAID_ORDER = 1_000_000_001  # dated 2024-02-02, paid on 2024-01-30
-LATE_PAID_ORDER = 1_000_000_002  # dated 2024-01-29, paid on 2024-02-03
+LATE_PAID_ORDER = 1_000_000_002  # dated 2024-01-30, paid on 2024-02-02
 ORDERS = "order_id,order_date,customer_id,product_category,order_amount,order_status\n"
 PAYMENTS = "payment_id,order_id,payment_date,paid_amount,payment_status,payment_method\n"
 INGESTION = {"_ingested_at", "_run_id"}
@@ -60,13 +60,13 @@ def _drops(root: Path) -> Path:
         PAYMENTS + f"P900000001,{PREPAID_ORDER},2024-01-30,30.00,SUCCESS,CARD\n",
     )
     _add(
-        drops, "orders", START, ORDERS + f"{LATE_PAID_ORDER},2024-01-29,C8,Books,12.50,COMPLETED\n"
+        drops, "orders", START, ORDERS + f"{LATE_PAID_ORDER},2024-01-30,C8,Books,12.50,COMPLETED\n"
     )
     _add(
         drops,
         "payments",
-        date(2024, 2, 3),
-        PAYMENTS + f"P900000002,{LATE_PAID_ORDER},2024-02-03,12.50,SUCCESS,UPI\n",
+        date(2024, 2, 2),
+        PAYMENTS + f"P900000002,{LATE_PAID_ORDER},2024-02-02,12.50,SUCCESS,UPI\n",
     )
     _add(  # an orphan: its order never arrives
         drops,
