@@ -1,4 +1,4 @@
-"""One engine run in its own process: ``python -m finance_assets.bench.child ENGINE ...``.
+"""One engine run in its own process: ``python -m benchmarks.child ENGINE ...``.
 
 The benchmark starts each engine in a fresh process so that its memory (Python, JVM and
 Spark's Python workers) is measured alone and its start-up counts. Only the chosen
@@ -16,7 +16,7 @@ from datetime import date
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="finance_assets.bench.child")
+    parser = argparse.ArgumentParser(prog="benchmarks.child")
     parser.add_argument("engine", choices=["product", "pyspark", "duckdb"])
     parser.add_argument("--landing", required=True)
     parser.add_argument("--out", required=True, help="lake (product) or output folder")

@@ -74,14 +74,23 @@ def step_seconds(
 
 
 def layer_rows(row_counts: dict[str, int]) -> dict[str, int]:
-    def total(*prefixes: str) -> int:
-        return sum(v for k, v in row_counts.items() if k.startswith(prefixes))
+    """Rows per layer. Silver and quarantine count only the contract's datasets (the
+    derived ``silver/payment_orders`` is not a silver row of its own: it would break
+    ``bronze = silver + quarantine``)."""
+    from finance_assets.contract import DATASETS
+    from finance_assets.lake import tables
+
+    def total(keys) -> int:
+        return sum(row_counts.get(key, 0) for key in keys)
+
+    def keys(kind) -> list[str]:
+        return [kind(dataset).key.to_user_string() for dataset in DATASETS.values()]
 
     return {
-        "bronze": total("bronze/"),
-        "silver": total("silver/"),
-        "quarantine": total("quarantine/"),
-        "gold": total("gold/"),
+        "bronze": total(keys(tables.bronze)),
+        "silver": total(keys(tables.silver)),
+        "quarantine": total(keys(tables.quarantine)),
+        "gold": total(k for k in row_counts if k.startswith("gold/")),
     }
 
 

@@ -10,7 +10,7 @@ One command measures, on the same landing files:
 4. one incremental day (the next day's drop) on the backfilled lake, end to end;
 5. the product at 1x, 4x, 16x of a small scale, to show peak memory stays bounded.
 
-Every engine runs in its own process (``finance_assets.bench.child``), started fresh so
+Every engine runs in its own process (``benchmarks.child``), started fresh so
 that its start-up (Python imports, the JVM) counts and its peak memory (driver, JVM,
 Spark's Python workers) is measured alone. Results go to JSON and, with ``--markdown``,
 into the Performance block of the given Markdown files.
@@ -36,6 +36,7 @@ from benchmarks.procmon import TreeMonitor
 ENGINES = ("product", "pyspark", "duckdb")
 GOALS = {"product_vs_pyspark": 1.15, "product_vs_duckdb": 2.0}
 CHILD_TIMEOUT_S = 6 * 3600
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -122,6 +123,8 @@ def child_env() -> dict[str, str]:
     for name in ("DAGSTER_HOME", "FINANCE_LANDING_URI", "FINANCE_LAKE_URI"):
         env.pop(name, None)  # CLI runs use an ephemeral instance, as without DAGSTER_HOME
     env["PYTHONUNBUFFERED"] = "1"
+    # The benchmarks live in the source checkout, not in the installed package.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")]))
     return env
 
 
@@ -140,7 +143,7 @@ def run_engine(
     logs.mkdir(parents=True, exist_ok=True)
     result_path, log_path = logs / f"{label}.json", logs / f"{label}.log"
     result_path.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "finance_assets.bench.child", engine]
+    argv = [sys.executable, "-m", "benchmarks.child", engine]
     argv += ["--landing", str(landing.resolve()), "--out", str(out.resolve())]
     argv += ["--start", start.isoformat(), "--end", end.isoformat(), "--result", str(result_path)]
     _log(f"{label}: {engine} {start}..{end} (log: {log_path})")
