@@ -3,7 +3,7 @@
 Runs exactly what the CLI runs (``finance_assets.cli.runs``: the daily run, the
 monthly run, and whatever else it runs) and keeps every Dagster run result it collects, to
 read per-step wall time from the step events: bronze (``bronze__*``), silver
-(``validate_*``), gold (``gold__*``), ``checks`` (steps that only evaluate asset checks)
+(``validate_*``, ``silver__*`` such as the payment matching), gold (``gold__*``), ``checks`` (steps that only evaluate asset checks)
 and ``other`` (any other asset, e.g. the dashboard). The local Spark session is started
 first, with the product's own configuration, so its start-up is timed on its own; the
 runs then reuse it.
@@ -14,7 +14,11 @@ from __future__ import annotations
 import time
 from datetime import date
 
-LAYER_PREFIXES = (("bronze", "bronze__"), ("silver", "validate_"), ("gold", "gold__"))
+LAYER_PREFIXES = (
+    ("bronze", ("bronze__",)),
+    ("silver", ("validate_", "silver__")),
+    ("gold", ("gold__",)),
+)
 
 
 def layer_of(step_key: str, checks_only: bool = False) -> str:
@@ -22,8 +26,8 @@ def layer_of(step_key: str, checks_only: bool = False) -> str:
     the medallion assets' steps; ``other`` for any other step (e.g. a dashboard)."""
     if checks_only:
         return "checks"
-    for layer, prefix in LAYER_PREFIXES:
-        if step_key.startswith(prefix):
+    for layer, prefixes in LAYER_PREFIXES:
+        if step_key.startswith(prefixes):
             return layer
     return "other"
 

@@ -71,7 +71,12 @@ def test_every_engine_reads_and_sorts_the_same_rows(engines) -> None:
 def test_product_engine_reads_layer_times_from_step_events(engines) -> None:
     result = engines["product"]
     steps = result["steps"]
-    for key in ("bronze__orders", "validate_orders", "gold__daily_kpi", "gold__budget_vs_actual"):
+    for key in (
+        "bronze__orders_raw",
+        "validate_orders",
+        "gold__daily_kpi",
+        "gold__budget_vs_actual",
+    ):
         assert steps.get(key, 0) > 0, key
     layers = result["layers"]
     assert all(layers[name]["seconds"] > 0 for name in ("bronze", "silver", "gold"))
@@ -86,6 +91,7 @@ def test_layer_of_step_keys() -> None:
 
     assert layer_of("bronze__orders") == "bronze"
     assert layer_of("validate_payments") == "silver"
+    assert layer_of("silver__payment_orders") == "silver"
     assert layer_of("gold__daily_kpi") == "gold"
     assert layer_of("gold__daily_kpi_pandera_schema", checks_only=True) == "checks"
     assert layer_of("analytics__dashboard") == "other"
