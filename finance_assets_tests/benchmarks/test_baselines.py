@@ -167,7 +167,24 @@ def test_run_engine_measures_duckdb_in_its_own_process(tmp_path) -> None:
     assert json.loads((tmp_path / "logs" / "duck.json").read_text())["engine"] == "duckdb"
 
 
+def _day(history: int, step_seconds: float, check_seconds: float) -> dict:
+    return {
+        "ok": True,
+        "history_days": history,
+        "day": "2024-02-01",
+        "input_rows": 100,
+        "wall_seconds": step_seconds + 20,
+        "fresh_before_first_step_seconds": 15.0,
+        "step_seconds": step_seconds,
+        "steps": {"gold__sales_performance": step_seconds - check_seconds, "check": check_seconds},
+        "layers": {"checks": {"seconds": check_seconds}},
+        "warm": {"ok": True, "materialize_seconds": step_seconds + 1, "step_seconds": step_seconds},
+    }
+
+
 def test_report_and_markdown_block(tmp_path) -> None:
+    from benchmarks.run import goals, ratios
+
     run = {
         "ok": True,
         "input_rows": 1000,
@@ -182,9 +199,8 @@ def test_report_and_markdown_block(tmp_path) -> None:
         "config": {"start": "2024-01-01", "days": 3, "orders_per_day": 20},
         "landing": {"rows": {"orders": 60}, "files": 12, "bytes": 5000},
         "machine": {"cpus": 2, "versions": {}},
-        "backfill": {"product": run, "pyspark": {**run, "wall_seconds": 8.0}},
-        "ratios": {"product_vs_pyspark": 1.25},
-        "goals": {"product_vs_pyspark": {"target": 1.15, "measured": 1.25, "met": False}},
+        "backfill": {"product": run, "idiomatic": {**run, "wall_seconds": 8.0}},
+        "incremental": [_day(30, 10.0, 0.5), _day(365, 13.0, 2.0)],
         "memory_scaling": [
             {
                 "scale": 1,
@@ -204,8 +220,28 @@ def test_report_and_markdown_block(tmp_path) -> None:
             },
         ],
     }
+    results["ratios"] = ratios(results["backfill"])
+    results["goals"] = goals(results)
+    verdicts = {g["name"]: g["met"] for g in results["goals"]}
+    assert verdicts == {
+        "day on the 365-day lake, fresh process, end to end": False,  # 33 s > 20 s
+        "day on the 365-day lake, step time": False,  # 13 s > 8 s
+        "day on the 365-day lake / day on the 30-day lake (step time)": False,  # 1.3x > 1.2x
+        "check steps of the day: longest / shortest history": False,  # 4x
+        "backfill / idiomatic PySpark": False,  # 1.25x > 1.0x
+        "backfill / DuckDB": None,  # not run
+        "bronze rows/s (backfill)": False,  # 250 < 300,000
+        "checks share of step time (backfill)": None,  # no step times
+        "checks share of step time (day on the 365-day lake)": False,  # 2/13 > 10%
+        "peak memory (tree) 16x / 1x": True,  # 1.0x
+    }
     text = report.text(results)
-    assert "1.25x (goal <= 1.15x: NOT met)" in text
+    assert "| backfill / idiomatic PySpark  |" not in text  # text tables are not Markdown
+    assert any(
+        "backfill / idiomatic PySpark" in line and "1.25x" in line and "NOT met" in line
+        for line in text.splitlines()
+    )
+    assert "not measured" in text
     assert "driver 1.10x" in text
     doc = tmp_path / "perf.md"
     doc.write_text(
