@@ -1,9 +1,11 @@
-"""The benchmark compares like with like: both baselines produce the product's gold tables.
+"""The benchmark compares like with like: every baseline produces the product's gold tables.
 
 On the same small, dirty landing drops (3 days x 20 orders, every reason code), the
 product (through the benchmark's own product engine, which also reads Dagster's step
-events), the plain PySpark baseline and the DuckDB baseline must agree on every gold
-table, value for value, and on silver and quarantine row counts. The benchmark harness
+events), the same-parser PySpark baseline and the DuckDB baseline must agree on every gold
+table, value for value, and on silver and quarantine row counts; the idiomatic PySpark
+baseline (Spark's own CSV reader) on silver and quarantine row counts per dataset and
+reason, and on the three gold tables it writes. The benchmark harness
 itself (child processes, peak memory, report, Markdown block) is exercised on DuckDB,
 which starts no JVM.
 """
@@ -20,7 +22,7 @@ from datetime import date
 
 import pytest
 
-from benchmarks import duckdb_baseline, pyspark_baseline, report
+from benchmarks import duckdb_baseline, idiomatic_pyspark, pyspark_baseline, report
 from benchmarks.compare import compare_gold
 from benchmarks.procmon import TreeMonitor
 from finance_assets.landing.generate import GenerateConfig, generate
@@ -43,6 +45,9 @@ def engines(spark, tmp_path_factory):
         "product": product.run(str(landing), str(lake), START, END),
         "pyspark": pyspark_baseline.run(str(landing), str(root / "pyspark"), START, END, spark),
         "duckdb": duckdb_baseline.run(str(landing), str(root / "duckdb"), START, END),
+        "idiomatic": idiomatic_pyspark.run(
+            str(landing), str(root / "idiomatic"), START, END, spark
+        ),
         "root": root,
     }
 
@@ -65,6 +70,37 @@ def test_every_engine_reads_and_sorts_the_same_rows(engines) -> None:
         assert layers["gold"]["tables"].keys() == set(GOLD_TABLES)
     quarantined = product["silver"]["quarantine"]
     assert quarantined > 10, "the drops must be dirty enough to exercise the rules"
+
+
+def _reasons(folder) -> dict[tuple[str, str], int]:
+    """Quarantined rows per (dataset, reason) in a Delta lake or a Parquet output."""
+    import duckdb
+
+    from finance_assets.lake.arrow import dataset
+
+    con, counts = duckdb.connect(), {}
+    for name in ("orders", "payments", "expenses", "budgets"):
+        path = folder / "quarantine" / name
+        if (path / "_delta_log").exists():
+            con.register("q", dataset(path))
+            source = "q"
+        else:
+            source = f"read_parquet('{path}/**/*.parquet', hive_partitioning = true)"
+        query = f"SELECT _reason, count(*) FROM {source} GROUP BY _reason"
+        counts.update({(name, r): n for r, n in con.execute(query).fetchall()})
+    return counts
+
+
+@pytest.mark.slow
+def test_idiomatic_baseline_sorts_rows_as_the_product_does(engines) -> None:
+    product, idiomatic = engines["product"]["layers"], engines["idiomatic"]["layers"]
+    for key in ("silver", "quarantine"):
+        assert idiomatic["silver"][key] == product["silver"][key], key
+    reasons = _reasons(engines["root"] / "idiomatic")
+    assert reasons == _reasons(engines["lake"])
+    assert {r for _, r in reasons} >= {"malformed_row", "missing_column", "duplicate"}
+    gold = engines["root"] / "idiomatic" / "gold"
+    assert compare_gold(engines["lake"], gold, tables=idiomatic_pyspark.GOLD) == {}
 
 
 @pytest.mark.slow
@@ -122,6 +158,7 @@ def test_pyspark_baseline_never_imports_dagster() -> None:
         import benchmarks.child
         import benchmarks.pyspark_baseline
         import benchmarks.duckdb_baseline
+        import benchmarks.idiomatic_pyspark
         loaded = sorted(m for m in sys.modules if m.split(".")[0] == "dagster")
         assert not loaded, loaded
         """
