@@ -31,7 +31,10 @@ def _positive(text: str) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from benchmarks.run import BenchConfig, main
+    from benchmarks.run import BenchConfig, main, report_saved
+
+    if args.report:
+        return report_saved(Path(args.report), [Path(p) for p in args.markdown])
 
     config = BenchConfig(
         days=args.days,
@@ -105,4 +108,9 @@ def register_commands(commands) -> None:
         help="rewrite the results block of this Markdown file (repeatable)",
     )
     bench.add_argument("--seed", type=int, default=7)
+    bench.add_argument(
+        "--report",
+        metavar="JSON",
+        help="run nothing: report the results saved in this file again (with --markdown)",
+    )
     bench.set_defaults(handler=_cmd_bench)
