@@ -284,7 +284,7 @@ def _title(results: dict) -> str:
     return (
         f"Backfill {c.get('start')} + {c.get('days')} days at {_n(c.get('orders_per_day'))} "
         f"orders/day: {_n(sum((landing.get('rows') or {}).values()))} rows generated in "
-        f"{_n(landing.get('files'))} files ({(landing.get('bytes') or 0) / 1e9:.2f} GB of CSV"
+        f"{_n(landing.get('files'))} files ({(landing.get('bytes') or 0) / 1e6:,.1f} MB of CSV"
         + ("" if c.get("skip_incremental") else ", including the incremental day")
         + ")"
     )
