@@ -12,7 +12,9 @@ long-lived code server or the landing sensor would run it."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import date
 
 LAYER_PREFIXES = (
@@ -110,9 +112,10 @@ def first_step_started(results, instance=None) -> float | None:
     return min(stamps) if stamps else None
 
 
-def _recorded_materialize(landing: str, lake: str, start: date, end: date) -> dict:
-    """``finance-assets materialize``'s code path, with every run result and the instance
-    it logged to kept: the figures of one materialization."""
+@contextlib.contextmanager
+def recording_runs() -> Iterator[tuple[list, list]]:
+    """While inside: every Dagster run result ``finance_assets.cli.runs`` collects, and every
+    instance it opens (their event logs hold the step timestamps)."""
     import finance_assets.cli.runs as cli
 
     results, instances = [], []
@@ -122,23 +125,30 @@ def _recorded_materialize(landing: str, lake: str, start: date, end: date) -> di
         results.append(result)
         return original_collect(result, outcome)
 
-    def recorded_instance(home):  # the instance the runs log to: step start/end timestamps
+    def recorded_instance(home):
         instance = original_instance(home)
         instances.append(instance)
         return instance
 
-    cli.collect = recording
-    cli.open_instance = recorded_instance
-    called_at, t0 = time.time(), time.perf_counter()
+    cli.collect, cli.open_instance = recording, recorded_instance
     try:
+        yield results, instances
+    finally:
+        cli.collect, cli.open_instance = original_collect, original_instance
+
+
+def _recorded_materialize(landing: str, lake: str, start: date, end: date) -> dict:
+    """``finance-assets materialize``'s code path, with every run result and the instance
+    it logged to kept: the figures of one materialization."""
+    import finance_assets.cli.runs as cli
+
+    with recording_runs() as (results, instances):
+        called_at, t0 = time.time(), time.perf_counter()
         outcome = cli.materialize(landing, lake, start, end)
         seconds = time.perf_counter() - t0
-        instance = instances[-1] if instances else None
-        steps, materializing, checking, run_seconds = step_seconds(results, instance)
-        first_step = first_step_started(results, instance)
-    finally:
-        cli.collect = original_collect
-        cli.open_instance = original_instance
+    instance = instances[-1] if instances else None
+    steps, materializing, checking, run_seconds = step_seconds(results, instance)
+    first_step = first_step_started(results, instance)
     return {
         **summarize(outcome, steps, materializing, checking),
         "runs": len(results),
