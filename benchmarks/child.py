@@ -1,9 +1,9 @@
-"""One engine run in its own process: ``python -m finance_assets.bench.child ENGINE ...``.
+"""One engine run in its own process: ``python -m benchmarks.child ENGINE ...``.
 
 The benchmark starts each engine in a fresh process so that its memory (Python, JVM and
 Spark's Python workers) is measured alone and its start-up counts. Only the chosen
-engine's modules are imported: the plain PySpark baseline never loads Dagster, DuckDB
-never loads Spark. The result is written as JSON to ``--result``.
+engine's modules are imported: neither PySpark baseline loads Dagster, DuckDB never
+loads Spark. The result is written as JSON to ``--result``.
 """
 
 from __future__ import annotations
@@ -16,24 +16,33 @@ from datetime import date
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="finance_assets.bench.child")
-    parser.add_argument("engine", choices=["product", "pyspark", "duckdb"])
+    parser = argparse.ArgumentParser(prog="benchmarks.child")
+    parser.add_argument("engine", choices=["product", "pyspark", "idiomatic", "duckdb"])
     parser.add_argument("--landing", required=True)
     parser.add_argument("--out", required=True, help="lake (product) or output folder")
     parser.add_argument("--start", type=date.fromisoformat, required=True)
     parser.add_argument("--end", type=date.fromisoformat, required=True)
     parser.add_argument("--result", required=True)
+    parser.add_argument(
+        "--warm-repeats", type=int, default=0, help="product: run the range again, warm"
+    )
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
     if args.engine == "product":
         from benchmarks import product
 
-        result = product.run(args.landing, args.out, args.start, args.end)
+        result = product.run(args.landing, args.out, args.start, args.end, args.warm_repeats)
     elif args.engine == "pyspark":
         from benchmarks import pyspark_baseline
 
         result = pyspark_baseline.run(args.landing, args.out, args.start, args.end)
+        result["ok"] = True
+        result["dagster_imported"] = any(m.split(".")[0] == "dagster" for m in sys.modules)
+    elif args.engine == "idiomatic":
+        from benchmarks import idiomatic_pyspark
+
+        result = idiomatic_pyspark.run(args.landing, args.out, args.start, args.end)
         result["ok"] = True
         result["dagster_imported"] = any(m.split(".")[0] == "dagster" for m in sys.modules)
     else:

@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import date
 from importlib import metadata
+from pathlib import Path
 
 from finance_assets.settings import ConfigError
 
@@ -268,13 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
     from finance_assets.cli import sql
 
     sql.add_parser(commands)
-    try:  # the benchmarks ship with the source checkout, not with the package
+    _bench_parser(commands)
+    return parser
+
+
+def _bench_parser(commands) -> None:
+    """``bench``, when running from a source checkout: the benchmarks ship with the
+    checkout (next to the package), not with the wheel."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "benchmarks" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.append(str(checkout))
+    try:
         import benchmarks
     except ImportError:
-        pass
-    else:
-        benchmarks.register_commands(commands)
-    return parser
+        return
+    benchmarks.register_commands(commands)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,184 @@
+"""Where one incremental day spends its time: Spark jobs per step, and where they come from.
+
+Generates ``--days`` of drops plus the next day, materializes the history (one backfill),
+then materializes the new day in the same process (``finance-assets materialize``'s code
+path) and prints, per Dagster step, its wall seconds and the Spark jobs submitted while it
+ran, with the Python line that submitted each job (Spark records PySpark's call site).
+Also counts py4j round trips. A development tool, not a benchmark figure:
+
+    .venv/bin/python -m benchmarks.profile_day --days 30 --orders-per-day 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+
+def spark_jobs(spark) -> list[dict]:
+    """Every job the status store still holds: id, call site, submission and end (s)."""
+    store = spark.sparkContext._jsc.sc().statusStore()
+    jobs = store.jobsList(None)
+    found = []
+    for i in range(jobs.size()):
+        job = jobs.apply(i)
+        submitted = job.submissionTime()
+        ended = job.completionTime()
+        found.append(
+            {
+                "id": job.jobId(),
+                "name": job.name(),
+                "submitted": submitted.get().getTime() / 1000 if submitted.isDefined() else None,
+                "ended": ended.get().getTime() / 1000 if ended.isDefined() else None,
+            }
+        )
+    return sorted(found, key=lambda j: j["id"])
+
+
+class Py4jCounter:
+    """Counts py4j commands sent from this process."""
+
+    def __init__(self) -> None:
+        from py4j import clientserver
+
+        self.count = 0
+        self._cls = clientserver.ClientServerConnection
+        self._original = self._cls.send_command
+        counter = self
+
+        def send_command(conn, command):
+            counter.count += 1
+            return counter._original(conn, command)
+
+        self._cls.send_command = send_command
+
+    def close(self) -> None:
+        self._cls.send_command = self._original
+
+
+def step_windows(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    starts, ends = {}, {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            ends[event.step_key] = entry.timestamp
+    return {k: (starts[k], ends.get(k, starts[k])) for k in starts}
+
+
+def profile(landing: Path, lake: Path, day: date, spark) -> dict:
+    import finance_assets.cli.runs as cli
+    from benchmarks.product import recording_runs
+
+    before = {j["id"] for j in spark_jobs(spark)}
+    counter = Py4jCounter()
+    t0 = time.perf_counter()
+    try:
+        with recording_runs() as (runs, instances):
+            outcome = cli.materialize(str(landing), str(lake), day, day)
+    finally:
+        counter.close()
+    wall = time.perf_counter() - t0
+    jobs = [j for j in spark_jobs(spark) if j["id"] not in before]
+    windows = {}
+    for result in runs:
+        windows.update(step_windows(instances[-1], result.run_id))
+    steps = {}
+    for key, (start, end) in sorted(windows.items(), key=lambda kv: kv[1][0]):
+        mine = [j for j in jobs if j["submitted"] and start <= j["submitted"] <= end]
+        sites = collections.Counter(_short(j["name"]) for j in mine)
+        steps[key] = {
+            "seconds": round(end - start, 2),
+            "jobs": len(mine),
+            "job_seconds": round(sum((j["ended"] or end) - j["submitted"] for j in mine), 2),
+            "call_sites": dict(sites.most_common()),
+        }
+    return {
+        "ok": outcome.succeeded,
+        "failed_checks": outcome.failed_checks,
+        "wall_seconds": round(wall, 2),
+        "step_seconds": round(sum(s["seconds"] for s in steps.values()), 2),
+        "spark_jobs": len(jobs),
+        "py4j_calls": counter.count,
+        "steps": steps,
+    }
+
+
+def _short(name: str) -> str:
+    head, _, where = name.partition(" at ")
+    return f"{head} at {where.rsplit('/', 1)[-1]}" if where else name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--orders-per-day", type=int, default=200)
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2024, 1, 1))
+    parser.add_argument("--work-dir", type=Path)
+    parser.add_argument("--repeat", type=int, default=2, help="days profiled after the history")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--cprofile", type=Path, help="write a cProfile of the last day here")
+    args = parser.parse_args()
+
+    from finance_assets.defs.resources import build_resources
+    from finance_assets.lake.spark import build_session
+    from finance_assets.landing.generate import GenerateConfig, generate
+    from finance_assets.settings import Settings
+
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="profile-day-"))
+    landing, lake = work / "landing", work / "lake"
+    end = args.start + timedelta(days=args.days - 1)
+    last = end + timedelta(days=args.repeat)
+    os.environ.setdefault("DAGSTER_HOME", str(work / "dagster_home"))
+    shutil.rmtree(lake, ignore_errors=True)
+    if not landing.exists():
+        generate(
+            str(landing),
+            GenerateConfig(start=args.start, end=last, orders_per_day=args.orders_per_day),
+        )
+    settings = Settings.load()
+    spark = build_session("local", build_resources(settings)["spark"].spark_config)
+    import finance_assets.cli.runs as cli
+
+    t0 = time.perf_counter()
+    outcome = cli.materialize(str(landing), str(lake), args.start, end)
+    print(f"history {args.start}..{end}: {time.perf_counter() - t0:.1f} s ok={outcome.succeeded}")
+    reports = []
+    for i in range(args.repeat):
+        day = end + timedelta(days=i + 1)
+        profiler = None
+        if args.cprofile and i == args.repeat - 1:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        report = profile(landing, lake, day, spark)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(args.cprofile))
+        reports.append(report)
+        print(
+            f"\nday {day}: wall {report['wall_seconds']} s, steps {report['step_seconds']} s, "
+            f"{report['spark_jobs']} Spark jobs, {report['py4j_calls']} py4j calls, "
+            f"ok={report['ok']} {report['failed_checks']}"
+        )
+        for key, step in report["steps"].items():
+            print(f"  {step['seconds']:6.2f} s {step['jobs']:3d} jobs  {key}")
+            for site, n in step["call_sites"].items():
+                print(f"               {n:3d} x {site}")
+    if args.json:
+        args.json.write_text(json.dumps(reports, indent=1))
+
+
+if __name__ == "__main__":
+    main()
