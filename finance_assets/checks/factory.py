@@ -60,14 +60,16 @@ def _materialized_partitions(context: dg.AssetCheckExecutionContext, key: dg.Ass
 
 class CheckScope:
     """What a check body gets: the Spark session, the lake, the run's dates and, inside the
-    writing step, the frames just written (by table path)."""
+    writing step, the frames just written (by table path) and what the step found out while
+    writing (``facts``, e.g. the gold write's plan)."""
 
-    def __init__(self, context, spark, lake: Lake, where, written=None):
+    def __init__(self, context, spark, lake: Lake, where, written=None, facts=None):
         self.context = context
         self.spark = spark
         self.lake: Lake = lake
         self.where: Where | None = where
         self.written: dict = dict(written or {})
+        self.facts: dict = dict(facts or {})
 
     def read(self, table: str, where: Where | None = None):
         if table in self.written and where is None:
