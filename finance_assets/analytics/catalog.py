@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 
-from finance_assets.analytics.engine import AnalyticsError, LakeQuery, QueryResult
+from finance_assets.analytics.engine import AnalyticsError, LakeQuery, QueryResult, TimeTravel
 
 SQL_PACKAGE = "finance_assets.analytics"
 SQL_FOLDER = "sql"
@@ -178,16 +178,20 @@ def get(name: str) -> Analysis:
 
 
 def run_analysis(
-    name: str, lake: str | None = None, params: dict[str, str] | None = None
+    name: str,
+    lake: str | None = None,
+    params: dict[str, str] | None = None,
+    travel: TimeTravel | None = None,
 ) -> QueryResult:
-    """Run one named analysis against ``lake`` (default: FINANCE_LAKE_URI, then data/lake)."""
+    """Run one named analysis against ``lake`` (default: FINANCE_LAKE_URI, then data/lake),
+    as it is now or as ``travel`` says."""
     analysis = get(name)
-    with LakeQuery(lake) as query:
+    with LakeQuery(lake, travel) as query:
         return analysis.run(query, params)
 
 
-def run_query(sql: str, lake: str | None = None) -> QueryResult:
+def run_query(sql: str, lake: str | None = None, travel: TimeTravel | None = None) -> QueryResult:
     """Run free SQL with every existing table of the lake registered."""
-    with LakeQuery(lake) as query:
+    with LakeQuery(lake, travel) as query:
         query.register_all()
         return query.run(sql)
