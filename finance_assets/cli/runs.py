@@ -35,6 +35,8 @@ class RunOutcome:
     failed_steps: list[str] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    check_messages: dict[str, str] = field(default_factory=dict)
+    """What each failed check said (its description), by the name in ``failed_checks``."""
 
 
 def deployment_settings(landing: str, lake: str, start: date, end: date) -> Settings:
@@ -82,6 +84,8 @@ def collect(result, outcome: RunOutcome) -> None:
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
             severity = getattr(evaluation.severity, "value", str(evaluation.severity))
             outcome.failed_checks.append(f"{name} ({severity})")
+            if evaluation.description:
+                outcome.check_messages[f"{name} ({severity})"] = evaluation.description
     for event in result.get_asset_materialization_events():
         mat = event.materialization
         rows = mat.metadata.get("dagster/row_count")
@@ -185,6 +189,8 @@ def report(outcome: RunOutcome) -> int:
         print("Failed blocking checks:", file=sys.stderr)
         for check in blocking:
             print(f"  {check}", file=sys.stderr)
+            if check in outcome.check_messages:
+                print(f"    {outcome.check_messages[check]}", file=sys.stderr)
     if blocking or not outcome.succeeded:
         return 1
     print("All blocking checks passed.")
