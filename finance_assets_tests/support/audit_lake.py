@@ -23,8 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from finance_assets.cli import main
-from finance_assets.landing.generate import GenerateConfig, generate
 from finance_assets.lake.arrow import read_table
+from finance_assets.landing.generate import GenerateConfig, generate
 
 START, END = date(2024, 1, 31), date(2024, 2, 1)
 ORDER_DAY = date(2024, 1, 31)
