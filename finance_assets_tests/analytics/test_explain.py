@@ -73,7 +73,8 @@ def test_explain_json_lists_source_rows_that_add_up(audit_lake):
     assert sum(r["amount"] for r in found["rows"]) == found["published_value"]
     for row in found["rows"]:
         line = _data_line(row["_source_file"], row["_source_row"])
-        assert line.split(",")[0].strip().strip('"').upper() == row["id"], line
+        fields = [f.strip().upper() for f in next(csv.reader([line]))]
+        assert row["id"] in fields, line  # the drops' columns come in any order
         assert row["source"] == "silver/payments" and row["date"] == "2024-01-31"
 
 

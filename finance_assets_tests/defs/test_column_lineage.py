@@ -205,6 +205,15 @@ def measured_lineage(spark, table: GoldTable, targets: list[str]) -> dict[str, s
     return found
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_shuffle_partition(spark):
+    """The frames are tiny: one shuffle partition halves the tasks of the many variants."""
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", "1")
+    yield
+    spark.conf.set("spark.sql.shuffle.partitions", before)
+
+
 @pytest.fixture(scope="module")
 def graph():
     """The asset graph of the definitions, as the UI loads them."""
