@@ -202,13 +202,10 @@ def _version_at(delta: DeltaTable, moment: datetime) -> int | None:
     return max(committed) if committed else None
 
 
-def _committed(delta: DeltaTable) -> datetime:
-    """When the loaded version of ``delta`` was committed."""
-    version = delta.version()
-    for entry in delta.history():
-        if entry["version"] == version:
-            return _from_millis(entry["timestamp"])
-    return datetime.fromtimestamp(0, timezone.utc)
+def _commit_times(delta: DeltaTable) -> dict[int, datetime]:
+    """When each version was committed. Read from a table loaded at its latest version:
+    once an older version is loaded, delta-rs numbers ``history()`` from that version."""
+    return {h["version"]: _from_millis(h["timestamp"]) for h in delta.history()}
 
 
 @dataclass
@@ -283,6 +280,7 @@ class LakeQuery:
     def _open(self, layer: str, table: str, location: str, required: bool) -> DeltaTable | None:
         """The table at the state ``travel`` asks for (None: it did not exist then)."""
         delta = open_table(location)
+        committed = _commit_times(delta)
         travel = self.travel
         if travel is not None and travel.version is not None and travel.table == (layer, table):
             latest = delta.version()
@@ -298,7 +296,8 @@ class LakeQuery:
                     return None
                 raise MissingTableError(layer, table, location, travel.describe())
             delta.load_as_version(version)
-        self.snapshots[(layer, table)] = Snapshot(layer, table, delta.version(), _committed(delta))
+        version = delta.version()
+        self.snapshots[(layer, table)] = Snapshot(layer, table, version, committed[version])
         return delta
 
     def moment(self) -> datetime:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -143,6 +143,10 @@ def test_explain_as_of_shows_the_figure_as_it_was_published(audit_lake):
     assert found["published_value"] == audit_lake.sales["first"][audit_lake.order_id]["total_paid"]
     assert found["ties"] is True
     assert not [r for r in found["rows"] if r["id"].startswith("P9")]
+    # It says which versions it read, each committed before that instant.
+    assert {v["table"] for v in found["versions"]} >= {"gold/sales_performance", "silver/orders"}
+    for read in found["versions"]:
+        assert datetime.fromisoformat(read["committed_at"]) <= audit_lake.before_late, read
 
 
 def test_quarantined_rows_are_listed_apart_with_their_reasons(audit_lake):
