@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import getpass
 import re
 from collections.abc import Iterator
 from datetime import date, time
@@ -298,6 +299,11 @@ class Settings(BaseSettings):
         10, ge=1, validation_alias=_env("FINANCE_ALERT_TIMEOUT_SECONDS")
     )
     ui_url: str | None = Field(None, validation_alias=_env("FINANCE_UI_URL"))
+    user: str | None = Field(
+        None,
+        validation_alias=_env("FINANCE_USER"),
+        description="who closes and reopens months (default: the operating-system user)",
+    )
     source_date_epoch: int | None = Field(
         None, ge=0, validation_alias=_env("SOURCE_DATE_EPOCH"), description="reproducible builds"
     )
@@ -352,6 +358,16 @@ class Settings(BaseSettings):
         if "://" in lake and not lake.startswith("file://"):
             return Path("alerts.log").resolve()
         return Path(lake.removeprefix("file://")).resolve().parent / "alerts.log"
+
+    @property
+    def acting_user(self) -> str:
+        """Who is acting, for the audit trail: ``FINANCE_USER``, else the OS user."""
+        if self.user and self.user.strip():
+            return self.user.strip()
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
 
     @property
     def instance_home(self) -> Path:

@@ -45,3 +45,12 @@ def environment_is_left_as_found():
     before = os.environ.get("DAGSTER_HOME")
     yield
     assert os.environ.get("DAGSTER_HOME") == before, "this test leaked DAGSTER_HOME"
+
+
+@pytest.fixture(scope="session")
+def audit_lake(spark, tmp_path_factory):
+    """A small lake that went through a late payment, a close, a run against the closed
+    month and a reopen (``support/audit_lake.py``); shared by the audit tests."""
+    from finance_assets_tests.support.audit_lake import build
+
+    return build(tmp_path_factory.mktemp("audit"))

@@ -26,6 +26,7 @@ from finance_assets.analytics.engine import (
     AnalyticsError,
     LakeQuery,
     QueryResult,
+    TimeTravel,
     default_lake,
     require_lake,
 )
@@ -184,16 +185,20 @@ def get(name: str) -> Analysis:
 
 
 def run_analysis(
-    name: str, lake: str | None = None, params: dict[str, str] | None = None
+    name: str,
+    lake: str | None = None,
+    params: dict[str, str] | None = None,
+    travel: TimeTravel | None = None,
 ) -> QueryResult:
-    """Run one named analysis against ``lake`` (default: FINANCE_LAKE_URI, then data/lake)."""
+    """Run one named analysis against ``lake`` (default: FINANCE_LAKE_URI, then data/lake),
+    as it is now or as ``travel`` says."""
     analysis = get(name)
-    with LakeQuery(require_lake(lake or default_lake())) as query:
+    with LakeQuery(require_lake(lake or default_lake()), travel) as query:
         return analysis.run(query, params)
 
 
-def run_query(sql: str, lake: str | None = None) -> QueryResult:
+def run_query(sql: str, lake: str | None = None, travel: TimeTravel | None = None) -> QueryResult:
     """Run free SQL with every existing table of the lake registered."""
-    with LakeQuery(require_lake(lake or default_lake())) as query:
+    with LakeQuery(require_lake(lake or default_lake()), travel) as query:
         query.register_all()
         return query.run(sql)

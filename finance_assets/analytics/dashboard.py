@@ -5,6 +5,11 @@ named analyses themselves), so the dashboard and the SQL never disagree. Charts 
 generated here; the page has a little inline JavaScript (tooltips, month picker) and loads
 nothing from the network, so it works offline and from a file:// URL. Every figure shown is
 also embedded, exact, in ``<script type="application/json" id="dashboard-data">``.
+
+Each gold figure in the dashboard's tables links to a static drill-down page next to it
+(``dashboard/explain/``, see ``drilldown.py``): the silver rows it is made of, as
+``finance-assets explain`` prints them. The audit trail card shows the latest restatements
+(``gold/restatements``) and the closed months.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -31,12 +36,15 @@ from finance_assets.analytics.charts import (
     money,
     percent,
 )
+from finance_assets.analytics.drilldown import write_pages
 from finance_assets.analytics.engine import (
     AnalyticsError,
     LakeQuery,
     MissingTableError,
     QueryResult,
+    table_location,
 )
+from finance_assets.analytics.explain import RULES, Figure
 from finance_assets.settings import Settings
 
 # Nothing may be loaded from anywhere: inline styles and script, data: images only.
@@ -44,6 +52,7 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 
 DASHBOARD_FOLDER = "dashboard"
 DASHBOARD_FILE = "index.html"
 TOP_CUSTOMERS = 10
+LATEST_RESTATEMENTS = 20
 
 
 def dashboard_path(lake: str) -> Path:
@@ -58,6 +67,11 @@ def dashboard_path(lake: str) -> Path:
 
 def _month_label(day: date) -> str:
     return f"{day:%Y-%m}"
+
+
+def _month_date(label: str) -> date:
+    """``2024-01`` -> 2024-01-01."""
+    return date.fromisoformat(label + "-01")
 
 
 def _next_month(day: date) -> date:
@@ -93,6 +107,8 @@ class DashboardData:
     sections: dict[str, Section]
     kpis: dict[str, str | None]
     as_of: str | None
+    links: dict[Figure, str] = field(default_factory=dict)
+    """Drill-down page of each figure shown (relative to the dashboard), once written."""
 
     @property
     def missing(self) -> list[str]:
@@ -122,60 +138,68 @@ def _section(key: str, query: LakeQuery, build) -> Section:
     return section
 
 
-def collect(lake: str) -> DashboardData:
-    """Read everything the dashboard shows from the lake's gold tables."""
-    with LakeQuery(lake) as query:
+def collect(lake: str, query: LakeQuery | None = None) -> DashboardData:
+    """Read everything the dashboard shows from the lake's gold tables (on ``query`` when
+    given, so the drill-down pages read the same snapshot)."""
+    if query is None:
+        with LakeQuery(lake) as own:
+            return collect(lake, own)
 
-        def monthly(section: Section) -> None:
-            query.register("gold", "monthly_financial_report")
-            rows = query.run(
-                "SELECT month, revenue, expenses, profit FROM gold.monthly_financial_report "
-                "ORDER BY month"
-            ).records()
-            section.rows = [
-                {
-                    "month": _month_label(r["month"]),
-                    "revenue": str(r["revenue"]),
-                    "expenses": str(r["expenses"]),
-                    "profit": str(r["profit"]),
-                }
-                for r in rows
-            ]
+    def monthly(section: Section) -> None:
+        query.register("gold", "monthly_financial_report")
+        rows = query.run(
+            "SELECT month, revenue, expenses, profit FROM gold.monthly_financial_report "
+            "ORDER BY month"
+        ).records()
+        section.rows = [
+            {
+                "month": _month_label(r["month"]),
+                "revenue": str(r["revenue"]),
+                "expenses": str(r["expenses"]),
+                "profit": str(r["profit"]),
+            }
+            for r in rows
+        ]
 
-        def growth(section: Section) -> None:
-            section.rows = _records(get("mom_revenue_growth").run(query))
+    def growth(section: Section) -> None:
+        section.rows = _records(get("mom_revenue_growth").run(query))
 
-        def budget(section: Section) -> None:
-            query.register("gold", "budget_vs_actual")
-            result = query.run(
-                "SELECT strftime(month, '%Y-%m') AS month, department, budget_amount, "
-                "actual_amount, variance, variance_pct, is_overspent "
-                "FROM gold.budget_vs_actual ORDER BY budget_vs_actual.month, department"
-            )
-            section.rows = _records(result)
-            months = sorted({r["month"] for r in section.rows})
-            section.extra = {"months": months, "selected_month": months[-1] if months else None}
+    def budget(section: Section) -> None:
+        query.register("gold", "budget_vs_actual")
+        result = query.run(
+            "SELECT strftime(month, '%Y-%m') AS month, department, budget_amount, "
+            "actual_amount, variance, variance_pct, is_overspent "
+            "FROM gold.budget_vs_actual ORDER BY budget_vs_actual.month, department"
+        )
+        section.rows = _records(result)
+        months = sorted({r["month"] for r in section.rows})
+        section.extra = {"months": months, "selected_month": months[-1] if months else None}
 
-        def customers(section: Section) -> None:
-            result = get("top_customers_by_paid").run(query, {"limit": str(TOP_CUSTOMERS)})
-            section.rows = _records(result)
+    def customers(section: Section) -> None:
+        result = get("top_customers_by_paid").run(query, {"limit": str(TOP_CUSTOMERS)})
+        section.rows = _records(result)
 
-        def success(section: Section) -> None:
-            section.rows = _records(get("payment_success_rate_by_day").run(query))
+    def success(section: Section) -> None:
+        section.rows = _records(get("payment_success_rate_by_day").run(query))
 
-        def aging(section: Section) -> None:
-            section.rows = _records(get("outstanding_by_age").run(query))
-            section.extra = {"as_of": section.rows[0]["as_of"] if section.rows else None}
+    def aging(section: Section) -> None:
+        section.rows = _records(get("outstanding_by_age").run(query))
+        section.extra = {"as_of": section.rows[0]["as_of"] if section.rows else None}
 
-        sections = {
-            "revenue_expenses": _section("revenue_expenses", query, monthly),
-            "mom_growth": _section("mom_growth", query, growth),
-            "budget_vs_actual": _section("budget_vs_actual", query, budget),
-            "top_customers": _section("top_customers", query, customers),
-            "payment_success": _section("payment_success", query, success),
-            "outstanding_by_age": _section("outstanding_by_age", query, aging),
-        }
-        kpis = _kpis(query, sections)
+    def audit(section: Section) -> None:
+        section.rows = _latest_restatements(query)
+        section.extra = {"closed_months": _closed_months(query)}
+
+    sections = {
+        "revenue_expenses": _section("revenue_expenses", query, monthly),
+        "mom_growth": _section("mom_growth", query, growth),
+        "budget_vs_actual": _section("budget_vs_actual", query, budget),
+        "top_customers": _section("top_customers", query, customers),
+        "payment_success": _section("payment_success", query, success),
+        "outstanding_by_age": _section("outstanding_by_age", query, aging),
+        "restatements": _section("restatements", query, audit),
+    }
+    kpis = _kpis(query, sections)
     as_of = sections["outstanding_by_age"].extra.get("as_of")
     return DashboardData(
         lake=str(lake),
@@ -184,6 +208,55 @@ def collect(lake: str) -> DashboardData:
         kpis=kpis,
         as_of=as_of,
     )
+
+
+def _latest_restatements(query: LakeQuery) -> list[dict]:
+    """The newest restatements; only the newest days' partitions are read."""
+    if not query.register("gold", "restatements", required=False):
+        return []
+    since = _newest_days(query.lake, LATEST_RESTATEMENTS)
+    result = query.run(
+        "SELECT restated_at, gold_table, partition_value, key_value, column_name, old_value, "
+        "new_value, change, is_money, run_id FROM gold.restatements "
+        f"WHERE restated_on >= DATE '{since}' "
+        "ORDER BY restated_at DESC, gold_table, partition_value, key_value, column_name "
+        f"LIMIT {LATEST_RESTATEMENTS}"
+    )
+    return _records(result)
+
+
+def _newest_days(lake: str, rows: int) -> date:
+    """The earliest restatement day needed for the newest ``rows`` rows (Delta log stats)."""
+    from deltalake import DeltaTable
+
+    actions = DeltaTable(table_location(lake, "gold", "restatements")).get_add_actions(True)
+    counts: dict[date, int] = {}
+    for day, records in zip(
+        actions.column("partition.restated_on").to_pylist(),
+        actions.column("num_records").to_pylist(),
+        strict=True,
+    ):
+        day = day if isinstance(day, date) else date.fromisoformat(str(day))
+        counts[day] = counts.get(day, 0) + int(records or 0)
+    total, since = 0, date.min
+    for day in sorted(counts, reverse=True):
+        total, since = total + counts[day], day
+        if total >= rows:
+            break
+    return since
+
+
+def _closed_months(query: LakeQuery) -> list[dict]:
+    """Each closed or reopened month's latest action."""
+    if not query.register("control", "closed_months", required=False):
+        return []
+    result = query.run(
+        "SELECT strftime(month, '%Y-%m') AS month, action, changed_at, changed_by, note "
+        "FROM control.closed_months "
+        "QUALIFY row_number() OVER (PARTITION BY month ORDER BY changed_at DESC) = 1 "
+        "ORDER BY month"
+    )
+    return _records(result)
 
 
 def _build_time() -> datetime:
@@ -501,8 +574,14 @@ def _kpi_tiles(kpis: dict[str, str | None]) -> str:
     return '<section class="kpis">' + "".join(tiles) + "</section>"
 
 
-def _figures_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
-    """A <details> table: columns are (key, heading, kind) with kind money|pct|text."""
+def _linked(text: str, href: str | None) -> str:
+    """``text`` (already escaped), linked to its drill-down page when it has one."""
+    return f'<a href="{escape(href)}" data-explain>{text}</a>' if href else text
+
+
+def _figures_table(rows: list[dict], columns: list[tuple[str, str, str]], link=None) -> str:
+    """A <details> table: columns are (key, heading, kind) with kind money|pct|text;
+    ``link(row, key)`` gives a cell's drill-down page, if any."""
     if not rows:
         return ""
     head = "".join(
@@ -513,12 +592,13 @@ def _figures_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str
         cells = []
         for key, _, kind in columns:
             value = r.get(key)
+            href = link(r, key) if link else None
             if kind == "money":
-                cells.append(f'<td class="num">{money(_dec(value))}</td>')
+                cells.append(f'<td class="num">{_linked(money(_dec(value)), href)}</td>')
             elif kind == "pct":
                 cells.append(f'<td class="num">{percent(_dec(value))}</td>')
             elif kind == "int":
-                cells.append(f'<td class="num">{escape(str(value))}</td>')
+                cells.append(f'<td class="num">{_linked(escape(str(value)), href)}</td>')
             else:
                 cells.append(f"<td>{escape('' if value is None else str(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -548,7 +628,7 @@ def _card(section: Section, title: str, subtitle: str, inner: str, wide: bool = 
     )
 
 
-def _budget_inner(section: Section) -> str:
+def _budget_inner(section: Section, links: dict | None = None) -> str:
     months = section.extra.get("months") or []
     selected = section.extra.get("selected_month")
     if not months:
@@ -565,10 +645,10 @@ def _budget_inner(section: Section) -> str:
         f'<div class="picker"><label for="budget-month">Month </label>'
         f'<select id="budget-month">{options}</select></div>'
     )
-    return picker + panels + _variance_grid(section, months)
+    return picker + panels + _variance_grid(section, months, links or {})
 
 
-def _variance_grid(section: Section, months: list[str]) -> str:
+def _variance_grid(section: Section, months: list[str], links: dict) -> str:
     """Departments x months: variance % of budget, overspent cells in red."""
     departments = sorted({r["department"] for r in section.rows})
     cells = {(r["department"], r["month"]): r for r in section.rows}
@@ -587,9 +667,11 @@ def _variance_grid(section: Section, months: list[str]) -> str:
                 f"{dept} {m}: budget {money(_dec(r['budget_amount']))}, actual "
                 f"{money(_dec(r['actual_amount']))}, variance {money(_dec(r['variance']))}"
             )
+            href = links.get(Figure("budget_vs_actual", "variance", _month_date(m), dept))
             row.append(
                 f'<td class="num {css}" data-tip="{escape(tip)}" data-department="{escape(dept)}"'
-                f' data-month="{m}" data-variance="{r["variance"]}">{escape(text)}</td>'
+                f' data-month="{m}" data-variance="{r["variance"]}">'
+                f"{_linked(escape(text), href)}</td>"
             )
         body.append("<tr>" + "".join(row) + "</tr>")
     return (
@@ -600,8 +682,125 @@ def _variance_grid(section: Section, months: list[str]) -> str:
     )
 
 
+def shown_figures(data: DashboardData) -> list[Figure]:
+    """The gold figures the dashboard's tables show, each of which gets a drill-down page."""
+    s, figures = data.sections, []
+    monthly = ("revenue", "expenses", "profit")
+    for r in s["revenue_expenses"].rows:
+        figures += [_monthly_figure(c, r["month"]) for c in monthly]
+    for r in s["mom_growth"].rows:
+        if r.get("previous_revenue") is not None:
+            figures.append(_monthly_figure("revenue", _previous_month(r["month"])))
+    for r in s["budget_vs_actual"].rows:
+        month = _month_date(r["month"])
+        figures.append(Figure("budget_vs_actual", "variance", month, r["department"]))
+    for r in s["top_customers"].rows:
+        for column in ("total_paid", "outstanding_amount"):
+            figures.append(Figure("customer_360", column, None, r["customer_id"]))
+    for r in s["payment_success"].rows:
+        day = date.fromisoformat(r["date"])
+        for column in ("payment_attempts", "successful_payments"):
+            figures.append(Figure("daily_kpi", column, day, None))
+    for r in s["restatements"].rows:
+        figure = restated_figure(r)
+        if figure is not None:
+            figures.append(figure)
+    return figures
+
+
+def _monthly_figure(column: str, month: str) -> Figure:
+    return Figure("monthly_financial_report", column, _month_date(month), None)
+
+
+def _previous_month(month: str) -> str:
+    day = _month_date(month) - timedelta(days=1)
+    return _month_label(day)
+
+
+def restated_figure(row: dict) -> Figure | None:
+    """The figure a restatement changed, when it has a rule to explain it."""
+    table, column = row["gold_table"], row["column_name"]
+    if (table, column) not in RULES:
+        return None
+    return Figure(table, column, date.fromisoformat(row["partition_value"]), row["key_value"])
+
+
+def _audit_card(section: Section, links: dict) -> str:
+    """The latest restatements (each linked to its figure's breakdown) and closed months."""
+    closed = section.extra.get("closed_months") or []
+    months = [
+        f"{escape(m['month'])} ({escape(m['action'])} {escape(str(m['changed_at'])[:16])} by "
+        f"{escape(m['changed_by'])})"
+        for m in closed
+    ]
+    closed_now = [m for m in closed if m["action"] == "closed"]
+    intro = (
+        "<p>Closed months (no run may change them until reopened): "
+        + (", ".join(months[i] for i, m in enumerate(closed) if m in closed_now) or "none")
+        + "</p>"
+    )
+    if not section.rows:
+        body = '<p class="sub">No published value has been restated.</p>'
+    else:
+        head = (
+            "<tr><th>When (UTC)</th><th>Table</th><th>Partition</th><th>Key</th>"
+            '<th>Column</th><th class="num">Old</th><th class="num">New</th>'
+            '<th class="num">Change</th><th>Run</th></tr>'
+        )
+        rows = []
+        for r in section.rows:
+            href = links.get(restated_figure(r))
+            cells = [
+                escape(str(r["restated_at"])[:19].replace("T", " ")),
+                escape(r["gold_table"]),
+                escape(r["partition_value"]),
+                escape(r["key_value"] or ""),
+                _linked(escape(r["column_name"]), href),
+            ]
+            amounts = [_restated_value(r[k], r["is_money"]) for k in ("old_value", "new_value")]
+            amounts.append(_restated_value(r["change"], r["is_money"]))
+            row = "".join(f"<td>{c}</td>" for c in cells)
+            row += "".join(f'<td class="num">{a}</td>' for a in amounts)
+            row += f"<td><code>{escape(r['run_id'][:8])}</code></td>"
+            rows.append(f'<tr data-restatement="{escape(r["gold_table"])}">{row}</tr>')
+        body = (
+            '<div class="scroll"><table><thead>'
+            f"{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+        )
+    return (
+        f'<section class="card wide" id="{section.key}"><h2>Audit trail</h2>'
+        '<p class="sub">Published gold values that a later run changed (gold/restatements), '
+        "newest first; each figure links to its current breakdown. "
+        '<code>finance-assets sql --query "SELECT * FROM gold.restatements"</code> lists them '
+        "all.</p>"
+        f"{intro}{body}</section>"
+    )
+
+
+def _restated_value(value, is_money: bool) -> str:
+    if value is None:
+        return "none"
+    return money(_dec(value)) if is_money else escape(str(Decimal(value).normalize()))
+
+
 def render_html(data: DashboardData) -> str:
     s = data.sections
+    links = data.links
+
+    def monthly_link(row: dict, key: str) -> str | None:
+        return links.get(_monthly_figure(key, row["month"]))
+
+    def growth_link(row: dict, key: str) -> str | None:
+        if key == "previous_revenue":
+            return links.get(_monthly_figure("revenue", _previous_month(row["month"])))
+        return links.get(_monthly_figure(key, row["month"])) if key == "revenue" else None
+
+    def customer_link(row: dict, key: str) -> str | None:
+        return links.get(Figure("customer_360", key, None, row["customer_id"]))
+
+    def daily_link(row: dict, key: str) -> str | None:
+        return links.get(Figure("daily_kpi", key, date.fromisoformat(row["date"]), None))
+
     revenue = _card(
         s["revenue_expenses"],
         "Revenue vs expenses by month",
@@ -616,6 +815,7 @@ def render_html(data: DashboardData) -> str:
                 ("expenses", "Expenses", "money"),
                 ("profit", "Profit", "money"),
             ],
+            monthly_link,
         ),
         wide=True,
     )
@@ -633,13 +833,14 @@ def render_html(data: DashboardData) -> str:
                 ("previous_revenue", "Previous month", "money"),
                 ("mom_growth_pct", "Growth", "pct"),
             ],
+            growth_link,
         ),
     )
     budget = _card(
         s["budget_vs_actual"],
         "Budget vs actual by department",
         "Actual spend in red where it exceeds the budget (overspent).",
-        _budget_inner(s["budget_vs_actual"]),
+        _budget_inner(s["budget_vs_actual"], links),
     )
     customers = _card(
         s["top_customers"],
@@ -655,6 +856,7 @@ def render_html(data: DashboardData) -> str:
                 ("outstanding_amount", "Outstanding", "money"),
                 ("total_orders", "Orders", "int"),
             ],
+            customer_link,
         ),
     )
     success = _card(
@@ -670,6 +872,7 @@ def render_html(data: DashboardData) -> str:
                 ("successful_payments", "Successful", "int"),
                 ("success_rate_pct", "Success rate", "pct"),
             ],
+            daily_link,
         ),
         wide=True,
     )
@@ -721,10 +924,12 @@ Amounts in the lake's currency; percentages rounded half-up to 2 places.</p>
 {customers}
 {aging}
 {success}
+{_audit_card(s["restatements"], links)}
 </div>
 </main>
 <footer>finance-assets analytics dashboard. Every figure is also in the JSON block
-<code>#dashboard-data</code>; the same numbers come from <code>finance-assets sql</code>.</footer>
+<code>#dashboard-data</code>; the same numbers come from <code>finance-assets sql</code>. A linked
+figure opens its breakdown into silver rows (<code>finance-assets explain</code>).</footer>
 <div id="tip" role="tooltip"></div>
 <script type="application/json" id="dashboard-data">{payload}</script>
 <script>{SCRIPT}</script>
@@ -770,10 +975,13 @@ def metadata_markdown(data: DashboardData) -> dict[str, str]:
 
 
 def write_dashboard(lake: str, path: Path | None = None) -> tuple[Path, DashboardData]:
-    """Build the dashboard from ``lake`` and write it atomically to ``path``."""
-    data = collect(lake)
+    """Build the dashboard from ``lake`` and write it atomically to ``path``, with a
+    drill-down page per figure shown next to it."""
     target = path or dashboard_path(lake)
     target.parent.mkdir(parents=True, exist_ok=True)
+    with LakeQuery(lake) as query:
+        data = collect(lake, query)
+        data.links = write_pages(query, shown_figures(data), target.parent)
     handle, temporary = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:

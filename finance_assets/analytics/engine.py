@@ -12,13 +12,19 @@ Why this engine:
   Its ``/`` on decimals returns ``DOUBLE``, so percentages use the ``pct_half_up`` macro
   defined here (integer hundredths, half-up, like the gold tables).
 
-Tables are exposed as ``gold.<table>`` (also plain ``<table>``) and ``silver.<dataset>``.
+Tables are exposed as ``gold.<table>`` (also plain ``<table>``), ``silver.<dataset>`` (and
+``silver.payment_orders``), ``quarantine.<dataset>`` and ``control.closed_months``.
+
+Time travel: a :class:`TimeTravel` opens every table as it was at an instant (``--as-of``), or
+one table at a version and every other table as it was when that version was committed
+(``--version``), through delta-rs, so a report is reproduced exactly as it was published.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from dagster_deltalake import DeltaTableResource, LocalConfig
@@ -29,7 +35,11 @@ from finance_assets.gold.tables import gold_tables
 from finance_assets.lake.arrow import dataset as delta_dataset
 from finance_assets.settings import Settings
 
-SILVER_TABLES = tuple(DATASETS)
+SILVER_TABLES = (*DATASETS, "payment_orders")
+QUARANTINE_TABLES = tuple(DATASETS)
+AUDIT_TABLES = (("gold", "restatements"), ("control", "closed_months"))
+FOLDERS = {"control": "_control"}
+"""Schemas whose lake folder has another name (control tables live under ``_control``)."""
 
 # 100 * numerator / denominator, rounded half-up (away from zero) to 2 places, exactly:
 # round_half_up(10000 * |n| / |d|) == (20000 * |n| + |d|) // (2 * |d|) in integer hundredths.
@@ -68,13 +78,17 @@ class AnalyticsError(Exception):
 
 
 class MissingTableError(AnalyticsError):
-    def __init__(self, layer: str, table: str, location: str):
+    def __init__(self, layer: str, table: str, location: str, when: str | None = None):
         self.layer, self.table, self.location = layer, table, location
-        super().__init__(
-            f"table {layer}.{table} does not exist at {location}: materialize it first "
-            f"(finance-assets materialize --lake ... --start ... --end ...) or point --lake "
-            f"(FINANCE_LAKE_URI) at a lake that has it"
-        )
+        if when:
+            message = f"table {layer}.{table} did not exist yet {when} (its first version is later)"
+        else:
+            message = (
+                f"table {layer}.{table} does not exist at {location}: materialize it first "
+                f"(finance-assets materialize --lake ... --start ... --end ...) or point --lake "
+                f"(FINANCE_LAKE_URI) at a lake that has it"
+            )
+        super().__init__(message)
 
 
 def default_lake() -> str:
@@ -104,14 +118,115 @@ def require_lake(lake: str) -> str:
 
 
 def table_location(lake: str, layer: str, table: str) -> str:
+    folder = FOLDERS.get(layer, layer)
     if "://" in lake and not lake.startswith("file://"):
-        return f"{lake.rstrip('/')}/{layer}/{table}"
+        return f"{lake.rstrip('/')}/{folder}/{table}"
     root = lake[len("file://") :] if lake.startswith("file://") else lake
-    return str(Path(root, layer, table).resolve())
+    return str(Path(root, folder, table).resolve())
 
 
 def known_tables() -> list[tuple[str, str]]:
-    return [("gold", t.name) for t in gold_tables()] + [("silver", t) for t in SILVER_TABLES]
+    return (
+        [("gold", t.name) for t in gold_tables()]
+        + [("silver", t) for t in SILVER_TABLES]
+        + [("quarantine", t) for t in QUARANTINE_TABLES]
+        + list(AUDIT_TABLES)
+    )
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date or date and time (``2024-05-01``, ``2024-05-01T17:30``,
+    ``2024-05-01 17:30:00+02:00``, ``...Z``); without an offset it is local time."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise AnalyticsError(
+            f"--as-of {text!r} is not a date or time (e.g. 2024-05-01T17:30:00 or "
+            "2024-05-01T15:30:00Z)"
+        ) from None
+    return moment.astimezone(timezone.utc)
+
+
+def _qualified(name: str) -> tuple[str, str]:
+    """``gold.daily_kpi``, ``silver.orders`` or plain ``daily_kpi`` (gold) as (layer, table)."""
+    layer, _, table = name.strip().rpartition(".")
+    found = (layer or "gold", table)
+    if found not in known_tables():
+        names = ", ".join(f"{lay}.{t}" for lay, t in known_tables())
+        raise AnalyticsError(f"unknown table {name.strip()!r}; the lake has: {names}")
+    return found
+
+
+@dataclass(frozen=True)
+class TimeTravel:
+    """Which state of the lake to read: every table as of ``as_of``, or ``table`` at
+    ``version`` (and every other table as of that version's commit)."""
+
+    as_of: datetime | None = None
+    version: int | None = None
+    table: tuple[str, str] | None = None
+
+    @classmethod
+    def parse(
+        cls, as_of: str | None, version: str | None, default_table: tuple[str, str] | None = None
+    ) -> TimeTravel | None:
+        """From ``--as-of TIMESTAMP`` or ``--version [TABLE=]N`` (``N`` alone: the version of
+        ``default_table``); None for the latest state."""
+        if as_of and version:
+            raise AnalyticsError("give --as-of or --version, not both")
+        if as_of:
+            return cls(as_of=parse_instant(as_of))
+        if not version:
+            return None
+        name, sep, number = version.rpartition("=")
+        if not number.strip().isdigit():
+            raise AnalyticsError(f"--version {version!r} is not N or TABLE=N (N a version number)")
+        table = _qualified(name) if sep else default_table
+        if table is None:
+            raise AnalyticsError(
+                "--version N needs the table it is a version of: give --version TABLE=N "
+                "(e.g. --version daily_kpi=3)"
+            )
+        return cls(version=int(number), table=table)
+
+    def describe(self) -> str:
+        if self.version is not None and self.table is not None:
+            return f"at {'.'.join(self.table)} version {self.version}"
+        if self.as_of is not None:
+            return f"as of {self.as_of.isoformat(timespec='milliseconds')}"
+        return "latest"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The version of a table a query read, and when it was committed."""
+
+    layer: str
+    table: str
+    version: int
+    committed_at: datetime
+
+    def describe(self) -> str:
+        return (
+            f"{self.layer}/{self.table} v{self.version} ({self.committed_at:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+
+
+def _from_millis(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, timezone.utc)
+
+
+def _version_at(delta: DeltaTable, moment: datetime) -> int | None:
+    """The table's latest version committed at or before ``moment`` (None: none was).
+    (delta-rs loads the first version for an instant before it, which would be wrong.)"""
+    committed = [h["version"] for h in delta.history() if _from_millis(h["timestamp"]) <= moment]
+    return max(committed) if committed else None
+
+
+def _commit_times(delta: DeltaTable) -> dict[int, datetime]:
+    """When each version was committed. Read from a table loaded at its latest version:
+    once an older version is loaded, delta-rs numbers ``history()`` from that version."""
+    return {h["version"]: _from_millis(h["timestamp"]) for h in delta.history()}
 
 
 @dataclass
@@ -125,18 +240,24 @@ class QueryResult:
 
 
 class LakeQuery:
-    """One DuckDB connection with the lake's Delta tables registered as views."""
+    """One DuckDB connection with the lake's Delta tables registered as views (as they are
+    now, or as ``travel`` says)."""
 
-    def __init__(self, lake: str | None = None):
+    def __init__(self, lake: str | None = None, travel: TimeTravel | None = None):
         import duckdb
 
         self.lake = lake or default_lake()
+        self.travel = travel
         self.connection = duckdb.connect(":memory:")
         for statement in MACROS:
             self.connection.execute(statement)
-        self.connection.execute("CREATE SCHEMA gold")
-        self.connection.execute("CREATE SCHEMA silver")
+        for schema in ("gold", "silver", "quarantine", "control"):
+            self.connection.execute(f"CREATE SCHEMA {schema}")
         self._registered: set[tuple[str, str]] = set()
+        self.snapshots: dict[tuple[str, str], Snapshot] = {}
+        self.touched: set[tuple[str, str]] = set()
+        """Tables registered or asked for since the caller last cleared it."""
+        self._moment: datetime | None = travel.as_of if travel else None
 
     def close(self) -> None:
         self.connection.close()
@@ -155,6 +276,7 @@ class LakeQuery:
     def register(self, layer: str, table: str, required: bool = True) -> bool:
         """Expose ``layer.table`` (and plain ``table`` for gold). False if it does not exist."""
         if (layer, table) in self._registered:
+            self.touched.add((layer, table))
             return True
         from deltalake import DeltaTable
 
@@ -163,14 +285,60 @@ class LakeQuery:
             if required:
                 raise MissingTableError(layer, table, location)
             return False
-        dataset = delta_dataset(open_table(location))
+        delta = self._open(layer, table, location, required)
+        if delta is None:
+            return False
+        dataset = delta_dataset(delta)
         arrow_name = f"__delta_{layer}_{table}"
         self.connection.register(arrow_name, dataset)
         self.connection.execute(f"CREATE VIEW {layer}.{table} AS SELECT * FROM {arrow_name}")
         if layer == "gold":
             self.connection.execute(f"CREATE VIEW main.{table} AS SELECT * FROM {arrow_name}")
         self._registered.add((layer, table))
+        self.touched.add((layer, table))
         return True
+
+    def _open(self, layer: str, table: str, location: str, required: bool) -> DeltaTable | None:
+        """The table at the state ``travel`` asks for (None: it did not exist then)."""
+        delta = open_table(location)
+        committed = _commit_times(delta)
+        travel = self.travel
+        if travel is not None and travel.version is not None and travel.table == (layer, table):
+            latest = delta.version()
+            if not 0 <= travel.version <= latest:
+                raise AnalyticsError(
+                    f"{layer}.{table} has no version {travel.version} (versions 0 to {latest})"
+                )
+            delta.load_as_version(travel.version)
+        elif travel is not None:
+            version = _version_at(delta, self.moment())
+            if version is None:
+                if not required:
+                    return None
+                raise MissingTableError(layer, table, location, travel.describe())
+            delta.load_as_version(version)
+        version = delta.version()
+        self.snapshots[(layer, table)] = Snapshot(layer, table, version, committed[version])
+        return delta
+
+    def moment(self) -> datetime:
+        """The instant every table is read as of: ``as_of``, or the commit time of the
+        version asked for."""
+        if self._moment is None:
+            assert self.travel is not None and self.travel.table is not None
+            layer, table = self.travel.table
+            location = table_location(self.lake, layer, table)
+            if not DeltaTable.is_deltatable(location):
+                raise MissingTableError(layer, table, location)
+            delta = open_table(location)
+            versions = {h["version"]: h["timestamp"] for h in delta.history()}
+            if self.travel.version not in versions:
+                raise AnalyticsError(
+                    f"{layer}.{table} has no version {self.travel.version} "
+                    f"(versions {min(versions)} to {max(versions)})"
+                )
+            self._moment = _from_millis(versions[self.travel.version])
+        return self._moment
 
     def register_all(self) -> list[str]:
         """Register every table that exists; returns their qualified names."""
@@ -201,7 +369,10 @@ class LakeQuery:
                         f"{match.group(1)} is not a table here; use {layer}.{table}"
                     )
                 if name == table:
-                    return MissingTableError(layer, table, table_location(self.lake, layer, table))
+                    location = table_location(self.lake, layer, table)
+                    when = self.travel.describe() if self.travel else None
+                    exists_now = DeltaTable.is_deltatable(location)
+                    return MissingTableError(layer, table, location, when if exists_now else None)
             tables = ", ".join(f"{layer}.{t}" for layer, t in known_tables())
             return AnalyticsError(f"unknown table {match.group(1)}; the lake has: {tables}")
         return AnalyticsError(f"query failed: {exc}")

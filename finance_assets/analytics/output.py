@@ -28,7 +28,7 @@ def money(value: Decimal | None, places: int = 2) -> str:
     return f"{Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP):,}"
 
 
-def _plain(value) -> str:
+def plain_text(value) -> str:
     """Exact text of a value for CSV (empty for null)."""
     if value is None:
         return ""
@@ -39,7 +39,7 @@ def _plain(value) -> str:
     return str(value)
 
 
-def _json_value(value) -> str:
+def json_value(value) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -60,7 +60,7 @@ def to_json(result: QueryResult) -> str:
     lines = []
     for row in result.rows:
         fields = ", ".join(
-            f"{json.dumps(c)}: {_json_value(v)}" for c, v in zip(result.columns, row, strict=True)
+            f"{json.dumps(c)}: {json_value(v)}" for c, v in zip(result.columns, row, strict=True)
         )
         lines.append("  {" + fields + "}")
     return "[\n" + ",\n".join(lines) + "\n]" if lines else "[]"
@@ -71,7 +71,7 @@ def to_csv(result: QueryResult) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(result.columns)
     for row in result.rows:
-        writer.writerow([_plain(v) for v in row])
+        writer.writerow([plain_text(v) for v in row])
     return buffer.getvalue().rstrip("\n")
 
 
@@ -82,7 +82,7 @@ def _table_cell(value) -> str:
         return f"{value:,}"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _plain(value)
+    return plain_text(value)
 
 
 def _numeric(type_name: str) -> bool:

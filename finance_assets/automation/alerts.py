@@ -18,6 +18,9 @@ Two sensors deliver them:
   and missing partition (re-evaluating it every day does not alert again; once it passes,
   the incident is closed).
 
+A gold step that finds late data for a closed month sends its own alert (``closed_month``,
+:func:`waiting_alert`): the values wait in silver for a reopen.
+
 Each sensor keeps a cursor, so an incident is delivered once, not on every tick. A sink that
 fails is retried with backoff (``FINANCE_ALERT_ATTEMPTS``) and then logged, without
 blocking the other sinks. Secrets (the webhook URL, the SMTP password) never appear in a
@@ -53,6 +56,7 @@ log = logging.getLogger(__name__)
 RUN_FAILURE_SENSOR = "finance_run_failure_alerts"
 CHECK_SENSOR = "finance_check_alerts"
 RUN_FAILURE, CHECK_FAILURE, FRESHNESS = "run_failure", "check_failure", "freshness"
+CLOSED_MONTH = "closed_month"
 MAX_OPEN_INCIDENTS = 1000
 PAGE = 50
 SUBJECT_PREFIX = "[finance-assets]"
@@ -384,6 +388,20 @@ def run_failure_alert(
         title=title,
         lines=tuple(lines),
         url=_run_url(config, run.run_id),
+    )
+
+
+def waiting_alert(
+    table: str, months: Sequence[str], message: str, run_id: str, config: AlertConfig
+) -> Alert:
+    """Late data for a closed month: it is in silver, the gold values wait for a reopen.
+    Sent by the gold step itself, once per run and table."""
+    return Alert(
+        incident=f"{CLOSED_MONTH}:{run_id}:{table}",
+        kind=CLOSED_MONTH,
+        title=f"Closed month {', '.join(months)}: late data for gold/{table} waits for a reopen",
+        lines=(message,),
+        url=_run_url(config, run_id),
     )
 
 

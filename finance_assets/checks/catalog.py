@@ -11,7 +11,7 @@ from __future__ import annotations
 import dagster as dg
 
 from finance_assets.checks import names, reconcile
-from finance_assets.checks.factory import InStepCheck, schema_check
+from finance_assets.checks.factory import CheckScope, InStepCheck, schema_check
 from finance_assets.checks.schemas import (
     BRONZE,
     PARTITION_IS_DROP_FOLDER,
@@ -20,6 +20,7 @@ from finance_assets.checks.schemas import (
     gold_schema,
 )
 from finance_assets.contract import Dataset
+from finance_assets.gold.audit import WritePlan
 from finance_assets.gold.tables import GoldTable
 from finance_assets.lake import tables
 
@@ -55,5 +56,40 @@ def silver_checks(dataset: Dataset) -> dict[dg.AssetKey, list[InStepCheck]]:
     }
 
 
+WRITE_PLAN = "write_plan"
+"""The key under which a gold step hands its :class:`WritePlan` to its checks."""
+
+
 def gold_checks(table: GoldTable) -> list[InStepCheck]:
-    return [schema_check(table.table, gold_schema(table))]
+    checks = [schema_check(table.table, gold_schema(table))]
+    if table.partition_column is not None:
+        checks.append(closed_months_unchanged(table))
+    return checks
+
+
+def closed_months_unchanged(table: GoldTable) -> InStepCheck:
+    """Blocking: the run left every value of a closed month as it was published."""
+
+    def body(scope: CheckScope) -> dg.AssetCheckResult:
+        plan: WritePlan | None = scope.facts.get(WRITE_PLAN)
+        waiting = plan.waiting if plan else []
+        column = table.partition_column or ""
+        return dg.AssetCheckResult(
+            passed=not waiting,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=plan.waiting_message() if waiting else None,
+            metadata={
+                "closed_months_touched": dg.MetadataValue.json(
+                    [a.describe() for a in (plan.closed.values() if plan else [])]
+                ),
+                "values_waiting_for_reopen": len(waiting),
+                "waiting": dg.MetadataValue.json([c.describe(column) for c in waiting[:100]]),
+            },
+        )
+
+    return InStepCheck(
+        names.CLOSED_MONTHS_UNCHANGED,
+        "No value of a closed month changed: its partitions are left as published, and new "
+        "values for them wait in silver until the month is reopened (finance-assets reopen).",
+        body,
+    )

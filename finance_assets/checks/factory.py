@@ -61,8 +61,9 @@ def _materialized_partitions(context: dg.AssetCheckExecutionContext, key: dg.Ass
 
 class CheckScope:
     """What a check body gets: the Spark session, the lake, the run's dates and, inside the
-    writing step, the frames just written (by table path) and ``facts`` the step learned
-    that a check needs (e.g. the landing files bronze parsed)."""
+    writing step, the frames just written (by table path) and ``facts`` the step found out
+    while writing that a check needs (e.g. the landing files bronze parsed, the gold write's
+    plan)."""
 
     def __init__(self, context, spark, lake: Lake, where, written=None, facts=None):
         self.context = context

@@ -266,9 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     _materialize_parser(commands)
     _data_parsers(commands)
     _dev_parser(commands)
-    from finance_assets.cli import sql
+    from finance_assets.cli import closing, explain, sql
 
     sql.add_parser(commands)
+    explain.add_parser(commands)
+    closing.add_parsers(commands)
     _bench_parser(commands)
     return parser
 

@@ -73,6 +73,8 @@ class RunOutcome:
     late_payment_days: list[str] = field(default_factory=list)
     released_runs: list[str] = field(default_factory=list)
     alerts: dict[str, dict[str, str]] = field(default_factory=dict)
+    check_messages: dict[str, str] = field(default_factory=dict)
+    """What each failed check said (its description), by the name in ``failed_checks``."""
 
     @property
     def blocking_failures(self) -> list[str]:
@@ -89,7 +91,7 @@ class RunOutcome:
             "exit_code": self.exit_code,
             "runs": [asdict(r) for r in self.runs],
             "rows": dict(sorted(self.row_counts.items())),
-            "failed_checks": [_check_entry(c) for c in self.failed_checks],
+            "failed_checks": [_check_entry(c, self.check_messages) for c in self.failed_checks],
             "passed_checks": len(self.passed_checks),
             "failed_steps": self.failed_steps,
             "skipped": self.skipped,
@@ -100,10 +102,11 @@ class RunOutcome:
         }
 
 
-def _check_entry(label: str) -> dict:
+def _check_entry(label: str, messages: dict[str, str]) -> dict:
     name, _, severity = label.rpartition(" (")
     severity = severity.rstrip(")")
-    return {"check": name, "severity": severity, "blocking": severity == "ERROR"}
+    entry = {"check": name, "severity": severity, "blocking": severity == "ERROR"}
+    return {**entry, "message": messages[label]} if label in messages else entry
 
 
 def deployment_settings(landing: str, lake: str, start: date, end: date) -> Settings:
@@ -244,6 +247,8 @@ def collect(result, outcome: RunOutcome) -> None:
             continue
         severity = getattr(evaluation.severity, "value", str(evaluation.severity))
         outcome.failed_checks.append(f"{name} ({severity})")
+        if evaluation.description:
+            outcome.check_messages[f"{name} ({severity})"] = evaluation.description
     for event in result.get_asset_materialization_events():
         mat = event.materialization
         key = mat.asset_key.to_user_string()
@@ -343,6 +348,8 @@ def report(outcome: RunOutcome, output: str = "text") -> int:
         print("Failed blocking checks:", file=sys.stderr)
         for check in blocking:
             print(f"  {check}", file=sys.stderr)
+            if check in outcome.check_messages:
+                print(f"    {outcome.check_messages[check]}", file=sys.stderr)
     for incident, sinks in outcome.alerts.items():
         sent = ", ".join(f"{sink} {result}" for sink, result in sinks.items())
         print(f"Alert {incident}: {sent}", file=sys.stderr)

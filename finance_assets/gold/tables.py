@@ -19,6 +19,7 @@ from finance_assets.contract import (
     BUDGETS,
     DEPARTMENTS,
     EXPENSES,
+    MONEY,
     ORDER_STATUSES,
     ORDERS,
     PAYMENT_METHODS,
@@ -45,6 +46,7 @@ from finance_assets.lake.tables import Table
 
 RUN = "run"
 EVERY = "every"
+PERCENT_SUFFIX = "_pct"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,29 @@ class GoldTable:
     def key_columns_checked(self) -> tuple[str, ...]:
         return self.key if self.unique else ()
 
+    @property
+    def row_key(self) -> tuple[str, ...]:
+        """What names one row within a partition: the key, less the partition column."""
+        return tuple(k for k in self.key if k != self.partition_column)
+
+    @property
+    def money_columns(self) -> tuple[str, ...]:
+        """Amounts of money (percentages are decimals too, but not money)."""
+        return tuple(
+            name
+            for name, column in self.columns.items()
+            if column.dtype == MONEY and not name.endswith(PERCENT_SUFFIX) and name not in self.key
+        )
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """Every figure of a row (money, counts, percentages): what a restatement changes."""
+        return tuple(name for name, column in self.columns.items() if column.measure)
+
+    @property
+    def reads_itself(self) -> bool:
+        return any(source.table == self.table for source in self.inputs)
+
 
 def _order_columns() -> dict[str, Column]:
     orders = "silver/orders"
@@ -99,15 +124,20 @@ def _order_columns() -> dict[str, Column]:
     }
 
 
-def _payment_columns() -> dict[str, Column]:
-    payments = "silver/payments"
+def _unmatched_columns() -> dict[str, Column]:
+    """A payment's own columns, listed while its order is unknown (null order_date)."""
+    links = "silver/payment_orders"
+    columns = {
+        "payment_id": text(pattern=r"^P[0-9]{1,18}$"),
+        "order_id": identifier(),
+        "payment_date": day(),
+        "paid_amount": amount(),
+        "payment_status": one_of(PAYMENT_STATUSES),
+        "payment_method": one_of(PAYMENT_METHODS),
+    }
     return {
-        "payment_id": text(pattern=r"^P[0-9]{1,18}$").fed_by(f"{payments}.payment_id"),
-        "order_id": identifier().fed_by(f"{payments}.order_id"),
-        "payment_date": day().fed_by(f"{payments}.payment_date"),
-        "paid_amount": amount().fed_by(f"{payments}.paid_amount"),
-        "payment_status": one_of(PAYMENT_STATUSES).fed_by(f"{payments}.payment_status"),
-        "payment_method": one_of(PAYMENT_METHODS).fed_by(f"{payments}.payment_method"),
+        name: column.fed_by(f"{links}.{name}", f"{links}.order_date")
+        for name, column in columns.items()
     }
 
 
@@ -115,8 +145,33 @@ SILVER_ORDERS = tables.silver(ORDERS)
 SILVER_PAYMENTS = tables.silver(PAYMENTS)
 SILVER_EXPENSES = tables.silver(EXPENSES)
 SILVER_BUDGETS = tables.silver(BUDGETS)
-PAID = ("silver/payments.paid_amount", "silver/payments.payment_status")
-SPENT = ("silver/expenses.expense_amount",)
+
+# Column lineage: every input column whose value changes the figure: the amounts, the statuses
+# and dates that decide which rows count, and the ids that match rows with each other
+# (finance_assets_tests/defs/test_column_lineage.py checks it against the transforms).
+PAID_ON_DAY = (
+    "silver/payments.paid_amount",
+    "silver/payments.payment_status",
+    "silver/payments.payment_date",
+)
+SPENT_ON_DAY = ("silver/expenses.expense_amount", "silver/expenses.expense_date")
+ATTEMPTS_ON_DAY = ("silver/payments.payment_date", "silver/payments.payment_status")
+ORDERED_ON_DAY = ("silver/orders.order_date",)
+# sales_performance: an order's SUCCESS payments, matched by order id.
+PAID_FOR_ORDER = (
+    "silver/orders.order_id",
+    "silver/payment_orders.order_id",
+    "silver/payment_orders.payment_status",
+)
+COLLECTED = (*PAID_FOR_ORDER, "silver/payment_orders.paid_amount")
+OWED = ("silver/orders.order_amount", *COLLECTED)
+SALES = "gold/sales_performance"
+BUDGETED = (
+    "silver/budgets.budget_amount",
+    "silver/budgets.department",
+    "silver/budgets.month",
+)
+SPENT_BY_DEPARTMENT = (*SPENT_ON_DAY, "silver/expenses.department")
 
 DAILY_KPI = GoldTable(
     name="daily_kpi",
@@ -130,20 +185,20 @@ DAILY_KPI = GoldTable(
     key=("date",),
     columns={
         "date": day(),
-        "revenue": money(ge=0).fed_by(*PAID),
-        "expenses": money(ge=0).fed_by(*SPENT),
-        "profit": money().fed_by(*PAID, *SPENT),
-        "orders_count": count().fed_by("silver/orders.order_id"),
+        "revenue": money(ge=0).fed_by(*PAID_ON_DAY),
+        "expenses": money(ge=0).fed_by(*SPENT_ON_DAY),
+        "profit": money().fed_by(*PAID_ON_DAY, *SPENT_ON_DAY),
+        "orders_count": count().fed_by("silver/orders.order_id", *ORDERED_ON_DAY),
         "order_value": money(ge=0).fed_by(
-            "silver/orders.order_amount", "silver/orders.order_status"
+            *ORDERED_ON_DAY, "silver/orders.order_amount", "silver/orders.order_status"
         ),
-        "payment_attempts": count().fed_by("silver/payments.payment_id"),
-        "successful_payments": count().fed_by("silver/payments.payment_status"),
-        "failed_payments": count().fed_by("silver/payments.payment_status"),
-        "refunded_payments": count().fed_by("silver/payments.payment_status"),
-        "payment_success_rate_pct": Column("decimal(18,2)", nullable=True, ge=0, le=100).fed_by(
-            "silver/payments.payment_status"
+        "payment_attempts": count().fed_by(
+            "silver/payments.payment_id", "silver/payments.payment_date"
         ),
+        "successful_payments": count().fed_by(*ATTEMPTS_ON_DAY),
+        "failed_payments": count().fed_by(*ATTEMPTS_ON_DAY),
+        "refunded_payments": count().fed_by(*ATTEMPTS_ON_DAY),
+        "payment_success_rate_pct": percent(ge=0, le=100).fed_by(*ATTEMPTS_ON_DAY),
     },
     transform=transforms.daily_kpi,
     inputs=(
@@ -165,20 +220,22 @@ SALES_PERFORMANCE = GoldTable(
     key=("order_id",),
     columns={
         **_order_columns(),
-        "total_paid": money(ge=0).fed_by(*PAID, "silver/payment_orders.order_date"),
-        "successful_payment_count": count().fed_by("silver/payments.payment_status"),
-        "last_payment_date": day(nullable=True).fed_by("silver/payments.payment_date"),
-        "pending_amount": money(ge=0).fed_by(
-            "silver/orders.order_amount", "silver/orders.order_status", *PAID
+        "total_paid": money(ge=0).fed_by(*COLLECTED),
+        "successful_payment_count": count().fed_by(*PAID_FOR_ORDER),
+        "last_payment_date": day(nullable=True).fed_by(
+            *PAID_FOR_ORDER, "silver/payment_orders.payment_date"
         ),
-        "overpaid_amount": money(ge=0).fed_by("silver/orders.order_amount", *PAID),
-        "is_fully_paid": flag().fed_by("silver/orders.order_amount", *PAID),
+        "pending_amount": money(ge=0).fed_by(*OWED, "silver/orders.order_status"),
+        "overpaid_amount": money(ge=0).fed_by(*OWED),
+        "is_fully_paid": flag().fed_by(*OWED, "silver/orders.order_status"),
         "order_year": integer(1).fed_by("silver/orders.order_date"),
         "order_month": integer(1, 12).fed_by("silver/orders.order_date"),
         "order_quarter": integer(1, 4).fed_by("silver/orders.order_date"),
         "order_week": integer(1, 53).fed_by("silver/orders.order_date"),
     },
     transform=transforms.sales_performance,
+    # Orders of the run's days; the matched payments of every day (late payments).
+    inputs=(Input(SILVER_ORDERS, "orders"), Input(tables.PAYMENT_ORDERS, "payments", EVERY)),
     # An order id accepted on two days (a WARN check on silver) is a row on each day.
     unique=False,
     custom=True,
@@ -194,18 +251,17 @@ CUSTOMER_360 = GoldTable(
     partition_column=None,
     key=("customer_id",),
     columns={
-        "customer_id": text(pattern=r"^C[0-9]+$").fed_by("gold/sales_performance.customer_id"),
-        "total_orders": Column("bigint", ge=1).fed_by("gold/sales_performance.order_id"),
-        "total_order_value": money(ge=0).fed_by(
-            "gold/sales_performance.order_amount", "gold/sales_performance.order_status"
-        ),
-        "total_paid": money(ge=0).fed_by("gold/sales_performance.total_paid"),
-        "outstanding_amount": money(ge=0).fed_by("gold/sales_performance.pending_amount"),
-        "overpaid_amount": money(ge=0).fed_by("gold/sales_performance.overpaid_amount"),
-        "first_order_date": day().fed_by("gold/sales_performance.order_date"),
-        "last_order_date": day().fed_by("gold/sales_performance.order_date"),
+        "customer_id": text(pattern=r"^C[0-9]+$").fed_by(f"{SALES}.customer_id"),
+        "total_orders": count(ge=1).fed_by(f"{SALES}.order_id"),
+        "total_order_value": money(ge=0).fed_by(f"{SALES}.order_amount", f"{SALES}.order_status"),
+        "total_paid": money(ge=0).fed_by(f"{SALES}.total_paid"),
+        "outstanding_amount": money(ge=0).fed_by(f"{SALES}.pending_amount"),
+        "overpaid_amount": money(ge=0).fed_by(f"{SALES}.overpaid_amount"),
+        "first_order_date": day().fed_by(f"{SALES}.order_date"),
+        "last_order_date": day().fed_by(f"{SALES}.order_date"),
     },
     transform=transforms.customer_360,
+    inputs=(Input(tables.gold("sales_performance"), "sales", EVERY),),
     custom=True,
 )
 
@@ -218,8 +274,9 @@ UNMATCHED_PAYMENTS = GoldTable(
     cadence="daily",
     partition_column="payment_date",
     key=("payment_id",),
-    columns=_payment_columns(),
+    columns=_unmatched_columns(),
     transform=transforms.unmatched_payments,
+    inputs=(Input(tables.PAYMENT_ORDERS, "links"),),
     unique=False,
     custom=True,
 )
@@ -237,15 +294,24 @@ FINANCIAL_SUMMARY = GoldTable(
         "month": day(),
         "year": integer(1),
         "month_number": integer(1, 12),
-        "total_revenue": money(ge=0).fed_by(*PAID),
-        "total_expenses": money(ge=0).fed_by(*SPENT),
-        "net_profit": money().fed_by(*PAID, *SPENT),
-        "expense_ratio_pct": percent().fed_by(*PAID, *SPENT),
+        "total_revenue": money(ge=0).fed_by(*PAID_ON_DAY),
+        "total_expenses": money(ge=0).fed_by(*SPENT_ON_DAY),
+        "net_profit": money().fed_by(*PAID_ON_DAY, *SPENT_ON_DAY),
+        "expense_ratio_pct": percent().fed_by(*PAID_ON_DAY, *SPENT_ON_DAY),
         "orders_paid": count().fed_by(
-            "silver/payment_orders.order_id", "silver/payment_orders.order_date"
+            "silver/payment_orders.order_id",
+            "silver/payment_orders.order_date",
+            "silver/payment_orders.payment_status",
+            "silver/payment_orders.payment_date",
         ),
     },
     transform=transforms.financial_summary,
+    inputs=(
+        Input(SILVER_PAYMENTS, "payments"),
+        Input(SILVER_EXPENSES, "expenses"),
+        Input(tables.PAYMENT_ORDERS, "links"),
+    ),
+    calendar="months",
     custom=True,
 )
 
@@ -262,12 +328,23 @@ MONTHLY_FINANCIAL_REPORT = GoldTable(
         "month": day(),
         "year": integer(1),
         "month_number": integer(1, 12),
-        "revenue": money(ge=0).fed_by(*PAID),
-        "expenses": money(ge=0).fed_by(*SPENT),
-        "profit": money().fed_by(*PAID, *SPENT),
-        "mom_revenue_growth_pct": percent().fed_by(*PAID),
+        "revenue": money(ge=0).fed_by(*PAID_ON_DAY),
+        "expenses": money(ge=0).fed_by(*SPENT_ON_DAY),
+        "profit": money().fed_by(*PAID_ON_DAY, *SPENT_ON_DAY),
+        # The previous month's revenue comes from this run or from the report itself.
+        "mom_revenue_growth_pct": percent().fed_by(
+            *PAID_ON_DAY,
+            "gold/monthly_financial_report.month",
+            "gold/monthly_financial_report.revenue",
+        ),
     },
     transform=transforms.monthly_financial_report,
+    inputs=(
+        Input(SILVER_PAYMENTS, "payments"),
+        Input(SILVER_EXPENSES, "expenses"),
+        Input(tables.gold("monthly_financial_report"), "earlier"),
+    ),
+    calendar="months",
     custom=True,
 )
 
@@ -285,11 +362,11 @@ BUDGET_VS_ACTUAL = GoldTable(
             "silver/budgets.department", "silver/expenses.department"
         ),
         "month": day().fed_by("silver/budgets.month", "silver/expenses.expense_date"),
-        "budget_amount": money(ge=0).fed_by("silver/budgets.budget_amount"),
-        "actual_amount": money(ge=0).fed_by(*SPENT),
-        "variance": money().fed_by("silver/budgets.budget_amount", *SPENT),
-        "variance_pct": percent().fed_by("silver/budgets.budget_amount", *SPENT),
-        "is_overspent": flag().fed_by("silver/budgets.budget_amount", *SPENT),
+        "budget_amount": money(ge=0).fed_by(*BUDGETED),
+        "actual_amount": money(ge=0).fed_by(*SPENT_BY_DEPARTMENT),
+        "variance": money().fed_by(*BUDGETED, *SPENT_BY_DEPARTMENT),
+        "variance_pct": percent().fed_by(*BUDGETED, *SPENT_BY_DEPARTMENT),
+        "is_overspent": flag().fed_by(*BUDGETED, *SPENT_BY_DEPARTMENT),
     },
     transform=transforms.budget_vs_actual,
     inputs=(Input(SILVER_BUDGETS, "budgets"), Input(SILVER_EXPENSES, "expenses")),

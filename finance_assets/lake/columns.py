@@ -26,6 +26,8 @@ class Column:
     pattern: str | None = None
     min_length: int | None = None
     sources: tuple[str, ...] = ()
+    measure: bool = False
+    """A figure (an amount, a count, a percentage), as opposed to an id, a date or a label."""
 
     def fed_by(self, *sources: str) -> Column:
         """The same column, computed from these input columns."""
@@ -33,21 +35,21 @@ class Column:
 
 
 def money(*, ge: float | None = None, nullable: bool = False) -> Column:
-    return Column(MONEY, nullable=nullable, ge=ge)
+    return Column(MONEY, nullable=nullable, ge=ge, measure=True)
 
 
 def amount() -> Column:
     """A contract amount: > 0 and at most ``MAX_AMOUNT``."""
-    return Column(MONEY, gt=0, le=float(MAX_AMOUNT))
+    return Column(MONEY, gt=0, le=float(MAX_AMOUNT), measure=True)
 
 
-def percent() -> Column:
+def percent(*, ge: float | None = None, le: float | None = None) -> Column:
     """A ``_pct`` column: rounded to 2 places, null where its denominator is 0 or missing."""
-    return Column(MONEY, nullable=True)
+    return Column(MONEY, nullable=True, ge=ge, le=le, measure=True)
 
 
-def count() -> Column:
-    return Column("bigint", ge=0)
+def count(*, ge: float = 0) -> Column:
+    return Column("bigint", ge=ge, measure=True)
 
 
 def day(*, nullable: bool = False) -> Column:

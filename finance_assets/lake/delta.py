@@ -43,8 +43,19 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from finance_assets.landing.zone import is_s3, local_path
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+NOTE_PREFIX = "finance."
 INPUTS = "finance.inputs"
 """Commit metadata key: the versions of the input tables a write was computed from."""
+
+
+def _notes(notes: Mapping[str, str] | None) -> dict[str, str]:
+    """Commit metadata from writers: every key must be a ``finance.`` one."""
+    for key in notes or {}:
+        if not key.startswith(NOTE_PREFIX):
+            raise ValueError(f"commit note {key!r} must start with {NOTE_PREFIX!r}")
+    return dict(notes or {})
+
+
 MAX_STRING_STAT = 64
 SMALL_WRITE_DAYS = 31
 MAX_COMMIT_ATTEMPTS = 20
@@ -209,6 +220,7 @@ class Lake(Protocol):
         where: Where,
         partition_by: Sequence[str] | None = None,
         inputs: Mapping[str, int | None] | None = None,
+        notes: Mapping[str, str] | None = None,
     ) -> WriteResult: ...
     def replace_table(
         self, df: DataFrame, table: str, inputs: Mapping[str, int | None] | None = None
@@ -236,6 +248,7 @@ class Lake(Protocol):
         self, spark: SparkSession, table: str, where: Where
     ) -> dict[date, int]: ...
     def inputs(self, table: str, version: int | None = None) -> dict[str, int]: ...
+    def notes(self, table: str) -> dict[str, str]: ...
     def row_count(self, table: str, version: int | None = None) -> int: ...
     def bounds(self, table: str, column: str, where: Where | None = None) -> tuple | None: ...
     def changes(
@@ -244,6 +257,9 @@ class Lake(Protocol):
     def read_files(
         self, spark: SparkSession, table: str, files: Sequence[FileRef]
     ) -> DataFrame: ...
+    def append_rows(
+        self, rows: pa.Table, table: str, partition_by: Sequence[str] = ()
+    ) -> WriteResult: ...
 
 
 class ConcurrentWriteError(RuntimeError):
@@ -299,8 +315,12 @@ class DeltaRsLake:
         where: Where,
         partition_by: Sequence[str] | None = None,
         inputs: Mapping[str, int | None] | None = None,
+        notes: Mapping[str, str] | None = None,
     ) -> WriteResult:
-        return self._write(df, table, list(partition_by or [where.column]), where, inputs)
+        """Replace the partitions of ``where`` with ``df`` in one commit; ``inputs`` and
+        ``notes`` (``finance.*`` keys) go into the commit's metadata."""
+        partitions = list(partition_by or [where.column])
+        return self._write(df, table, partitions, where, inputs, notes)
 
     def replace_table(
         self, df: DataFrame, table: str, inputs: Mapping[str, int | None] | None = None
@@ -318,12 +338,25 @@ class DeltaRsLake:
         """Replace ``where`` with no rows: one commit, no Spark job."""
         return self._commit(schema, [], table, list(partition_by or [where.column]), where, inputs)
 
-    def _write(self, df, table, partition_by, where, inputs) -> WriteResult:
+    def append_rows(
+        self, rows: pa.Table, table: str, partition_by: Sequence[str] = ()
+    ) -> WriteResult:
+        """Append a few rows held on this machine (an audit record, a control row): delta-rs
+        writes and commits them, no Spark job. The table is created on first use."""
+        from deltalake import DeltaTable, write_deltalake
+
+        uri = self.table_uri(table)
+        write_deltalake(uri, rows, mode="append", partition_by=list(partition_by) or None)
+        return WriteResult(uri, DeltaTable(uri).version(), rows.num_rows)
+
+    def _write(self, df, table, partition_by, where, inputs, notes=None) -> WriteResult:
         small = where is not None and where.size <= SMALL_WRITE_DAYS
         actions = self._stage_files(df, Path(self.table_uri(table)), partition_by, small)
-        return self._commit(df.schema, actions, table, partition_by, where, inputs)
+        return self._commit(df.schema, actions, table, partition_by, where, inputs, notes)
 
-    def _commit(self, spark_schema, actions, table, partition_by, where, inputs) -> WriteResult:
+    def _commit(
+        self, spark_schema, actions, table, partition_by, where, inputs, notes=None
+    ) -> WriteResult:
         from deltalake import DeltaTable, Schema
         from deltalake.exceptions import CommitFailedError
         from deltalake.transaction import CommitProperties, create_table_with_add_actions
@@ -331,7 +364,10 @@ class DeltaRsLake:
         table_dir = Path(self.table_uri(table))
         schema = to_arrow_schema(spark_schema, timezone="UTC")
         commit = CommitProperties(
-            custom_metadata={INPUTS: json.dumps(dict(inputs or {}), sort_keys=True)}
+            custom_metadata={
+                INPUTS: json.dumps(dict(inputs or {}), sort_keys=True),
+                **_notes(notes),
+            }
         )
         if not self.exists(table):
             try:
@@ -588,6 +624,18 @@ class DeltaRsLake:
 
     def inputs(self, table: str, version: int | None = None) -> dict[str, int]:
         """The input versions a commit (default: the latest) was computed from."""
+        info = self._commit_info(table, version)
+        if not info.get(INPUTS):
+            return {}
+        return {k: int(v) for k, v in json.loads(info[INPUTS]).items() if v is not None}
+
+    def notes(self, table: str) -> dict[str, str]:
+        """The notes (``finance.*`` keys other than inputs) of the table's latest commit."""
+        info = self._commit_info(table)
+        return {k: v for k, v in info.items() if k.startswith(NOTE_PREFIX) and k != INPUTS}
+
+    def _commit_info(self, table: str, version: int | None = None) -> dict:
+        """The commitInfo of a commit (default: the latest); {} when there is none."""
         version = self.version(table) if version is None else version
         if version is None:
             return {}
@@ -596,8 +644,8 @@ class DeltaRsLake:
             return {}
         for line in commit.read_text().splitlines():
             info = json.loads(line).get("commitInfo")
-            if info and info.get(INPUTS):
-                return {k: int(v) for k, v in json.loads(info[INPUTS]).items() if v is not None}
+            if info:
+                return info
         return {}
 
     def changes(self, table: str, since: int | None, until: int | None = None) -> Changes | None:
@@ -761,12 +809,14 @@ class SparkDeltaLake:
         where: Where,
         partition_by: Sequence[str] | None = None,
         inputs: Mapping[str, int | None] | None = None,
+        notes: Mapping[str, str] | None = None,
     ) -> WriteResult:
+        metadata = {INPUTS: dict(inputs or {}), **_notes(notes)}
         writer = (
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", where.sql())
-            .option("userMetadata", json.dumps({INPUTS: dict(inputs or {})}))
+            .option("userMetadata", json.dumps(metadata))
             .partitionBy(*(partition_by or [where.column]))
         )
         self._save(writer, table)
@@ -794,6 +844,16 @@ class SparkDeltaLake:
     ) -> WriteResult:
         empty = self._session().createDataFrame([], schema)
         return self.replace_partitions(empty, table, where, partition_by, inputs)
+
+    def append_rows(
+        self, rows: pa.Table, table: str, partition_by: Sequence[str] = ()
+    ) -> WriteResult:
+        spark = self._session()
+        writer = spark.createDataFrame(rows).write.format("delta").mode("append")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        self._save(writer, table)
+        return self._result(spark, table)
 
     def _result(self, spark: SparkSession, table: str) -> WriteResult:
         last = spark.sql(f"DESCRIBE HISTORY {self._spark_name(table)} LIMIT 1").first()
@@ -842,6 +902,9 @@ class SparkDeltaLake:
         return self.read(self._session(), table, version=version).count()
 
     def inputs(self, table: str, version: int | None = None) -> dict[str, int]:
+        return {}
+
+    def notes(self, table: str) -> dict[str, str]:
         return {}
 
     def bounds(self, table: str, column: str, where: Where | None = None) -> tuple | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from finance_assets.contract import Dataset
+from finance_assets.contract import DATASETS, Dataset
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,25 @@ PAYMENT_ORDERS = Table("silver", "payment_orders", "payment_orders")
 
 DASHBOARD = Table("analytics", "dashboard", "dashboard")
 """The offline HTML dashboard (``<lake>/dashboard/index.html``)."""
+
+RESTATEMENTS = Table("gold", "restatements", "restatements")
+"""Gold values that changed after they had been published (see ``gold/audit.py``)."""
+
+CLOSED_MONTHS = Table("_control", "closed_months", "closed_months")
+"""Months closed (and reopened) by finance: ``finance-assets close`` (see ``lake/closing.py``)."""
+
+
+def by_path(path: str) -> Table:
+    """The table at a lake path (``silver/orders``, ``silver/payment_orders``,
+    ``gold/daily_kpi``...), as named in column lineage; ValueError for an unknown one."""
+    layer, _, name = path.partition("/")
+    if path == PAYMENT_ORDERS.path:
+        return PAYMENT_ORDERS
+    if path == RESTATEMENTS.path:
+        return RESTATEMENTS
+    makers = {"bronze": bronze, "silver": silver, "quarantine": quarantine, "landing": landing}
+    if layer in makers and name in DATASETS:
+        return makers[layer](DATASETS[name])
+    if layer == "gold" and name:
+        return gold(name)
+    raise ValueError(f"{path!r} is not a table of the lake")

@@ -11,18 +11,27 @@ own are recorded as materializations of this run.
 """
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from finance_assets.automation.alerts import AlertConfig, build_sinks, deliver, waiting_alert
 from finance_assets.automation.conditions import FOLLOWS_ITS_INPUTS
-from finance_assets.checks.catalog import gold_checks
+from finance_assets.checks.catalog import WRITE_PLAN, gold_checks
 from finance_assets.checks.factory import CheckScope, evaluate_in_step
 from finance_assets.contract import DATASETS, PARTITION_COLUMN
 from finance_assets.gold import transforms
+from finance_assets.gold.audit import (
+    RESTATEMENTS_PARTITION,
+    WritePlan,
+    changes_markdown,
+    frame_to_write,
+    plan_write,
+    restatement_rows,
+)
 from finance_assets.gold.tables import (
     CUSTOMER_360,
     EVERY,
@@ -38,7 +47,8 @@ from finance_assets.gold.tables import (
     gold_table,
     gold_tables,
 )
-from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
+from finance_assets.lake import closing
+from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where, WriteResult
 from finance_assets.lake.metadata import table_metadata
 from finance_assets.lake.partitions import (
     Partitioning,
@@ -50,21 +60,34 @@ from finance_assets.lake.partitions import (
 )
 from finance_assets.lake.resources import LakeResource
 from finance_assets.lake.spark import SparkResource
-from finance_assets.lake.tables import PAYMENT_ORDERS, Table
+from finance_assets.lake.tables import PAYMENT_ORDERS, RESTATEMENTS, Table, by_path
+from finance_assets.settings import current_settings
 from finance_assets.silver.matching import ORDER_DATE
 
 LATE_PAYMENT_DAYS = "late_payment_order_days"
 EXTRA_PARTITIONS = "partitions_brought_up_to_date"
+RESTATED_VALUES = "restated_values"
+RESTATED_MONEY = "restated_money"
+WAITING_FOR_REOPEN = "waiting_for_reopen"
+COLUMN_LINEAGE = "dagster/column_lineage"
 
 
 class GoldRun:
-    """What a gold asset body needs: the session, the lake and the run's date range."""
+    """What a gold asset body needs: the session, the lake, the run's date range and where
+    alerts go."""
 
-    def __init__(self, context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource):
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        alerts: AlertConfig,
+    ):
         self.context = context
         self.spark = spark.spark_session
         self.lake: Lake = lake.lake()
         self.days = materialized_range(context, PARTITION_COLUMN)
+        self.alerts = alerts
 
     def read(self, table: Table, whole_table: bool = False) -> DataFrame:
         return self.lake.read(self.spark, table.path, None if whole_table else self.days)
@@ -87,18 +110,28 @@ class GoldRun:
         metadata=None,
     ) -> Iterator:
         """Write ``frame`` over ``where`` (None: the whole table), then judge it with the
-        table's checks while it is still cached. ``extra``: dates beyond the run's own."""
+        table's checks while it is still cached. ``extra``: dates beyond the run's own.
+
+        Every gold write goes through here: values it changes in partitions already published
+        are recorded in ``gold/restatements``, and partitions of closed months are left as
+        they are (changes to them wait for a reopen and fail a blocking check)."""
         frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            if where is None:
-                result = self.lake.replace_table(frame, table.table.path, inputs=inputs)
-            else:
-                result = self.lake.replace_partitions(frame, table.table.path, where, inputs=inputs)
+            closed = closing.closed_months(self.lake) if where is not None else {}
+            plan = plan_write(self.spark, self.lake, table, frame, where, closed)
+            if plan.waiting:
+                # Record the input versions of the last complete build, so the next run after
+                # the reopen rebuilds what waits here.
+                inputs = self.lake.inputs(table.table.path)
+            result = self._write(table, frame, plan, inputs)
+            self._record_restatements(table, plan)
+            if plan.waiting:
+                self._alert_waiting(plan)
             logged = log_extra_partitions(
                 self.context,
                 table.table.key,
                 self.context.assets_def.partitions_def,
-                extra,
+                [d for d in extra if d not in plan.kept],
                 why,
             )
             if logged:
@@ -108,17 +141,73 @@ class GoldRun:
                 )
             yield dg.MaterializeResult(
                 metadata={
-                    **table_metadata(result, frame.schema),
+                    **_written_metadata(result, frame),
+                    **_audit_metadata(table, plan),
+                    COLUMN_LINEAGE: column_lineage(table),
                     EXTRA_PARTITIONS: dg.MetadataValue.json(logged),
                     **(metadata or {}),
                 }
             )
-            yield from self.check(table, where, {table.table.path: frame})
+            yield from self.check(table, where, {table.table.path: frame}, plan)
         finally:
             frame.unpersist()
 
-    def check(self, table: GoldTable, where: Where | None, written=None) -> Iterator:
-        scope = CheckScope(self.context, self.spark, self.lake, where, written)
+    def _write(
+        self, table: GoldTable, frame: DataFrame, plan: WritePlan, inputs
+    ) -> WriteResult | None:
+        path = table.table.path
+        if plan.where is None and table.partition_column is None:
+            return self.lake.replace_table(frame, path, inputs=inputs)
+        if plan.where is None:
+            self.context.log.warning(
+                f"{table.name}: every partition of this run is in a closed month; none rewritten"
+            )
+            return None
+        return self.lake.replace_partitions(
+            frame_to_write(plan, frame), path, plan.where, inputs=inputs, notes=plan.notes
+        )
+
+    def _record_restatements(self, table: GoldTable, plan: WritePlan) -> None:
+        """Append the values this write restated to ``gold/restatements``."""
+        if not plan.restated:
+            return
+        rows = restatement_rows(plan.restated, self.context.run.run_id, datetime.now(timezone.utc))
+        result = self.lake.append_rows(rows, RESTATEMENTS.path, [RESTATEMENTS_PARTITION])
+        self.context.log.warning(
+            f"{table.name}: restated {len(plan.restated)} published value(s), "
+            f"{plan.restated_money} of money in total (see gold/restatements)"
+        )
+        self.context.log_event(
+            dg.AssetMaterialization(
+                asset_key=RESTATEMENTS.key,
+                metadata={
+                    "gold_table": table.name,
+                    RESTATED_VALUES: len(plan.restated),
+                    RESTATED_MONEY: dg.MetadataValue.text(str(plan.restated_money)),
+                    "delta_version": result.version,
+                    "dagster/uri": result.table_uri,
+                },
+            )
+        )
+
+    def _alert_waiting(self, plan: WritePlan) -> None:
+        """Tell every alert sink that late data for a closed month waits for a reopen."""
+        alert = waiting_alert(
+            plan.table.name,
+            [f"{m:%Y-%m}" for m in plan.waiting_months],
+            plan.waiting_message(),
+            self.context.run.run_id,
+            self.alerts,
+        )
+        self.context.log.error(plan.waiting_message())
+        outcome = deliver(alert, build_sinks(self.alerts), self.alerts, self.context.log)
+        self.context.log.info(f"Alert {alert.incident}: {outcome}")
+
+    def check(
+        self, table: GoldTable, where: Where | None, written=None, plan: WritePlan | None = None
+    ) -> Iterator:
+        facts = {WRITE_PLAN: plan} if plan is not None else {}
+        scope = CheckScope(self.context, self.spark, self.lake, where, written, facts)
         yield from evaluate_in_step(self.context, table.table.key, gold_checks(table), scope)
 
     def replace(self, table: GoldTable, frame: DataFrame) -> Iterator:
@@ -157,19 +246,54 @@ def _mapping(table: GoldTable, source: Input) -> dg.PartitionMapping:
     return dg.IdentityPartitionMapping()
 
 
-def _deps(table: GoldTable, sources) -> list[dg.AssetDep]:
-    return [dg.AssetDep(s.table.key, partition_mapping=_mapping(table, s)) for s in sources]
+def _deps(table: GoldTable) -> list[dg.AssetDep]:
+    """The tables it reads (not itself: the monthly report reads its previous month)."""
+    return [
+        dg.AssetDep(s.table.key, partition_mapping=_mapping(table, s))
+        for s in table.inputs
+        if s.table != table.table
+    ]
 
 
-def _gold_asset_decorator(table: GoldTable, partitions: Partitioning, deps: list[dg.AssetDep]):
+def column_lineage(table: GoldTable) -> dg.TableColumnLineage:
+    """Which input columns feed each column (``Column.fed_by`` in the registry)."""
+    deps_by_column = {}
+    for name, column in table.columns.items():
+        deps = []
+        for source in dict.fromkeys(column.sources):
+            path, _, input_column = source.rpartition(".")
+            deps.append(dg.TableColumnDep(asset_key=by_path(path).key, column_name=input_column))
+        if deps:
+            deps_by_column[name] = deps
+    return dg.TableColumnLineage(deps_by_column=deps_by_column)
+
+
+def column_schema(table: GoldTable) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name,
+                column.dtype,
+                constraints=dg.TableColumnConstraints(nullable=column.nullable),
+            )
+            for name, column in table.columns.items()
+        ]
+    )
+
+
+def _gold_asset_decorator(table: GoldTable, partitions: Partitioning):
     return dg.asset(
         key=table.table.key,
         group_name="gold",
         description=table.description,
         partitions_def=partitions.of(table.cadence),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=deps,
+        deps=_deps(table),
         kinds={"spark", "delta"},
+        metadata={
+            COLUMN_LINEAGE: column_lineage(table),
+            "dagster/column_schema": column_schema(table),
+        },
         check_specs=[check.spec(table.table.key) for check in gold_checks(table)],
         pool=table.table.pool,
         # Monthly tables follow the days they read; daily ones run with those days.
@@ -177,12 +301,44 @@ def _gold_asset_decorator(table: GoldTable, partitions: Partitioning, deps: list
     )
 
 
-def gold_asset(table: GoldTable, partitions: Partitioning) -> dg.AssetsDefinition:
+def _written_metadata(result: WriteResult | None, frame: DataFrame) -> dict:
+    if result is None:
+        return {"written": "nothing: every partition of the run is in a closed month"}
+    return table_metadata(result, frame.schema)
+
+
+def _audit_metadata(table: GoldTable, plan: WritePlan) -> dict:
+    """How many published values this write restated and by how much money; what waits."""
+    if table.partition_column is None:
+        return {}
+    metadata: dict = {
+        RESTATED_VALUES: len(plan.restated),
+        RESTATED_MONEY: dg.MetadataValue.text(str(plan.restated_money)),
+    }
+    if plan.restated:
+        metadata["restatements"] = dg.MetadataValue.md(
+            changes_markdown(plan.restated, table.partition_column)
+        )
+    if plan.kept:
+        metadata[WAITING_FOR_REOPEN] = dg.MetadataValue.json(
+            {
+                "closed_months": [a.describe() for a in plan.closed.values()],
+                "months_waiting": [f"{m:%Y-%m}" for m in plan.waiting_months],
+                "values_waiting": len(plan.waiting),
+                "sample": [c.describe(table.partition_column) for c in plan.waiting[:20]],
+            }
+        )
+    return metadata
+
+
+def gold_asset(
+    table: GoldTable, partitions: Partitioning, alerts: AlertConfig
+) -> dg.AssetsDefinition:
     """The asset of a gold table whose inputs are read for the run's dates."""
 
-    @_gold_asset_decorator(table, partitions, _deps(table, table.inputs))
+    @_gold_asset_decorator(table, partitions)
     def _gold(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource):
-        run = GoldRun(context, spark, lake)
+        run = GoldRun(context, spark, lake, alerts)
         frames = {source.param: run.read_input(source) for source in table.inputs}
         if table.calendar:
             frames[table.calendar] = run.calendar(table)
@@ -198,17 +354,16 @@ def _where(column: str, days: set[date], run: PartitionRange) -> Where:
     return PartitionSet.of(column, days)
 
 
-def sales_performance_asset(partitions: Partitioning) -> dg.AssetsDefinition:
+def sales_performance_asset(partitions: Partitioning, alerts: AlertConfig) -> dg.AssetsDefinition:
     table = SALES_PERFORMANCE
-    sources = (Input(SILVER_ORDERS, "orders"), Input(PAYMENT_ORDERS, "payments", EVERY))
 
-    @_gold_asset_decorator(table, partitions, _deps(table, sources))
+    @_gold_asset_decorator(table, partitions)
     def sales_performance(
         context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
     ):
         """Order days of the run, plus every order day whose orders or matched payments
         changed since the table was last built (late payments for older orders)."""
-        run = GoldRun(context, spark, lake)
+        run = GoldRun(context, spark, lake, alerts)
         versions = {
             SILVER_ORDERS.path: run.lake.version(SILVER_ORDERS.path),
             PAYMENT_ORDERS.path: run.lake.version(PAYMENT_ORDERS.path),
@@ -238,15 +393,14 @@ def sales_performance_asset(partitions: Partitioning) -> dg.AssetsDefinition:
     return sales_performance
 
 
-def customer_360_asset(partitions: Partitioning) -> dg.AssetsDefinition:
+def customer_360_asset(partitions: Partitioning, alerts: AlertConfig) -> dg.AssetsDefinition:
     table = CUSTOMER_360
-    sales = dg.AssetDep(SALES_PERFORMANCE.table.key, partition_mapping=dg.AllPartitionMapping())
 
-    @_gold_asset_decorator(table, partitions, [sales])
+    @_gold_asset_decorator(table, partitions)
     def customer_360(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource):
         """Merged with what changed in sales_performance since it was last built; rebuilt from
         all of sales_performance only the first time (or when those changes are unknown)."""
-        run = GoldRun(context, spark, lake)
+        run = GoldRun(context, spark, lake, alerts)
         path, sales_path = table.table.path, SALES_PERFORMANCE.table.path
         version = run.lake.version(sales_path)
         since = run.lake.inputs(path).get(sales_path) if run.lake.exists(path) else None
@@ -293,17 +447,16 @@ def _merged_customers(run: GoldRun, changes, version: int) -> DataFrame | None:
     return kept.unionByName(recomputed)
 
 
-def unmatched_payments_asset(partitions: Partitioning) -> dg.AssetsDefinition:
+def unmatched_payments_asset(partitions: Partitioning, alerts: AlertConfig) -> dg.AssetsDefinition:
     table = UNMATCHED_PAYMENTS
-    sources = (Input(PAYMENT_ORDERS, "links"),)
 
-    @_gold_asset_decorator(table, partitions, _deps(table, sources))
+    @_gold_asset_decorator(table, partitions)
     def unmatched_payments(
         context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
     ):
         """Payment days of the run, plus those whose matching changed since (an orphan
         payment whose order arrived leaves the list of its payment day)."""
-        run = GoldRun(context, spark, lake)
+        run = GoldRun(context, spark, lake, alerts)
         version = run.lake.version(PAYMENT_ORDERS.path)
         changed = run.changed_since_built(table, PAYMENT_ORDERS, PARTITION_COLUMN, version)
         days = set(run.days.days())
@@ -323,21 +476,16 @@ def unmatched_payments_asset(partitions: Partitioning) -> dg.AssetsDefinition:
     return unmatched_payments
 
 
-def financial_summary_asset(partitions: Partitioning) -> dg.AssetsDefinition:
+def financial_summary_asset(partitions: Partitioning, alerts: AlertConfig) -> dg.AssetsDefinition:
     table = FINANCIAL_SUMMARY
-    sources = (
-        Input(SILVER_PAYMENTS, "payments"),
-        Input(SILVER_EXPENSES, "expenses"),
-        Input(PAYMENT_ORDERS, "links"),
-    )
 
-    @_gold_asset_decorator(table, partitions, _deps(table, sources))
+    @_gold_asset_decorator(table, partitions)
     def financial_summary(
         context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
     ):
         """Months of the run, plus the months of payments whose matching changed since (the
         orders paid in a month count only payments of known orders)."""
-        run = GoldRun(context, spark, lake)
+        run = GoldRun(context, spark, lake, alerts)
         version = run.lake.version(PAYMENT_ORDERS.path)
         changed = run.changed_since_built(table, PAYMENT_ORDERS, PARTITION_COLUMN, version)
         if changed is None:
@@ -368,15 +516,16 @@ def _days_of(months: set[date]) -> list[date]:
     return days
 
 
-def monthly_financial_report_asset(partitions: Partitioning) -> dg.AssetsDefinition:
+def monthly_financial_report_asset(
+    partitions: Partitioning, alerts: AlertConfig
+) -> dg.AssetsDefinition:
     table = MONTHLY_FINANCIAL_REPORT
-    sources = (Input(SILVER_PAYMENTS, "payments"), Input(SILVER_EXPENSES, "expenses"))
 
-    @_gold_asset_decorator(table, partitions, _deps(table, sources))
+    @_gold_asset_decorator(table, partitions)
     def monthly_financial_report(
         context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
     ):
-        run = GoldRun(context, spark, lake)
+        run = GoldRun(context, spark, lake, alerts)
         frame = table.transform(
             run.calendar(table),
             run.read(SILVER_PAYMENTS),
@@ -412,12 +561,32 @@ CUSTOM = {
 }
 
 
-def build_gold(partitions: Partitioning) -> list[dg.AssetsDefinition]:
+def build_gold(partitions: Partitioning, alerts: AlertConfig) -> list[dg.AssetsDefinition]:
     return [
-        CUSTOM[t.name](partitions) if t.custom else gold_asset(t, partitions) for t in gold_tables()
+        CUSTOM[t.name](partitions, alerts) if t.custom else gold_asset(t, partitions, alerts)
+        for t in gold_tables()
     ]
+
+
+def restatements_spec() -> dg.AssetSpec:
+    """``gold/restatements``: written by every partitioned gold asset as it replaces
+    published partitions (see ``GoldRun.publish``), so it has no step of its own."""
+    return dg.AssetSpec(
+        key=RESTATEMENTS.key,
+        group_name="gold",
+        description=(
+            "Every published gold value that a later run changed (a late payment, a re-run "
+            "with a rule fix): table, partition, key, column, old and new value, run id and "
+            "time, partitioned by the day of the restatement. Appended by the gold asset that "
+            "made the change, in the same step."
+        ),
+        deps=[t.table.key for t in gold_tables() if t.partition_column is not None],
+        kinds={"delta"},
+    )
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=build_gold(current_partitioning()))
+    alerts = AlertConfig.from_settings(current_settings())
+    assets = [*build_gold(current_partitioning(), alerts), restatements_spec()]
+    return dg.Definitions(assets=assets)

@@ -1,0 +1,217 @@
+"""Drill-down pages: one static HTML page per dashboard figure, next to the dashboard
+(``<lake>/dashboard/explain/<table>-<partition>[-<key>]-<column>.html``), holding the same
+breakdown as ``finance-assets explain``: the silver rows with their source file and row, the
+subtotals, whether they add up to the published value, and the quarantined rows apart.
+
+The pages are written with the dashboard, from the same snapshot of the lake, so a figure and
+its breakdown never disagree; like the dashboard they load nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from html import escape
+from pathlib import Path
+
+from finance_assets.analytics.charts import FONT
+from finance_assets.analytics.engine import AnalyticsError, LakeQuery
+from finance_assets.analytics.explain import Explanation, Figure, explain_in
+from finance_assets.analytics.explain_output import counts_as, value_text, verdict
+
+FOLDER = "explain"
+CSP = "default-src 'none'; style-src 'unsafe-inline'"
+CSS = f"""
+body {{ margin:0; font-family:{FONT}; color:#1f2937; background:#f3f4f6; font-size:14px; }}
+main {{ padding:20px 28px 32px; max-width:1480px; margin:0 auto; }}
+h1 {{ font-size:20px; margin:0 0 6px; }} h2 {{ font-size:16px; margin:22px 0 4px; }}
+p {{ margin:4px 0; }} .muted {{ color:#6b7280; font-size:12px; }}
+.value {{ font-size:22px; font-weight:650; font-variant-numeric:tabular-nums; }}
+.ok {{ color:#166534; background:#dcfce7; padding:6px 10px; border-radius:6px; }}
+.defect {{ color:#991b1b; background:#fee2e2; padding:6px 10px; border-radius:6px; }}
+table {{ border-collapse:collapse; margin-top:6px; background:#fff;
+        font-variant-numeric:tabular-nums; }}
+th, td {{ padding:3px 10px; border-bottom:1px solid #e5e7eb; text-align:left;
+         white-space:nowrap; }}
+td.num, th.num {{ text-align:right; }}
+.scroll {{ overflow-x:auto; }}
+code {{ background:#e5e7eb; padding:1px 4px; border-radius:4px; }}
+"""
+
+
+def page_name(figure: Figure) -> str:
+    """``daily_kpi-2024-01-05-revenue.html``, ``sales_performance-2024-01-05-1042-total_paid
+    .html``; ``customer_360-C1042-total_paid.html`` (not partitioned)."""
+    parts = [figure.table]
+    if figure.partition_text is not None:
+        parts.append(figure.partition_text)
+    if figure.key is not None:
+        parts.append(re.sub(r"[^A-Za-z0-9_.]", "_", figure.key))
+    parts.append(figure.column)
+    return "-".join(parts) + ".html"
+
+
+def command(figure: Figure) -> str:
+    """The ``finance-assets explain`` command that prints the same breakdown."""
+    words = ["finance-assets explain", figure.table]
+    if figure.partition_text is not None:
+        words.append(f"--partition {figure.partition_text}")
+    if figure.key is not None:
+        words.append(f"--key {figure.key}")
+    words.append(f"--column {figure.column}")
+    return " ".join(words)
+
+
+def _table(header: list[tuple[str, bool]], rows: list[list[str]]) -> str:
+    head = "".join(f'<th class="{"num" if n else ""}">{escape(h)}</th>' for h, n in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{"num" if header[i][1] else ""}">{escape(c)}</td>'
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def render_page(explanation: Explanation, dashboard: str = "../index.html") -> str:
+    e = explanation
+    rows = _table(
+        [
+            ("group", False),
+            ("source", False),
+            ("id", False),
+            ("date", False),
+            ("detail", False),
+            ("amount", True),
+            ("counts", True),
+            ("_source_file", False),
+            ("_source_row", True),
+        ],
+        [
+            [
+                r.group,
+                r.source,
+                r.row_id,
+                str(r.row_date or ""),
+                r.detail,
+                value_text(r.amount) if r.amount is not None else "",
+                counts_as(r),
+                r.source_file,
+                str(r.source_row),
+            ]
+            for r in e.rows
+        ],
+    )
+    groups = ""
+    if e.groups:
+        groups = "<h2>By group</h2>" + _table(
+            [("group", False), ("rows", True), ("rows add up to", True), ("counts as", True)]
+            + [("how", False)],
+            [
+                [g.group, str(g.rows), value_text(g.rows_sum), value_text(g.value), g.how]
+                for g in e.groups
+            ],
+        )
+    quarantined = "<h2>Quarantined rows</h2><p>No quarantined row would have counted.</p>"
+    if e.quarantined:
+        quarantined = (
+            f"<h2>Quarantined rows that would have counted had they been valid "
+            f"({len(e.quarantined)}, not in the figure)</h2>"
+            + _table(
+                [
+                    ("source", False),
+                    ("reason", False),
+                    ("id", False),
+                    ("date", False),
+                    ("detail", False),
+                    ("amount", True),
+                    ("_source_file", False),
+                    ("_source_row", True),
+                ],
+                [
+                    [
+                        q.source,
+                        q.reason,
+                        q.row_id or "",
+                        q.row_date or "",
+                        q.detail or "",
+                        q.amount or "",
+                        q.source_file,
+                        str(q.source_row),
+                    ]
+                    for q in e.quarantined
+                ],
+            )
+        )
+    css = "ok" if e.ties else "defect"
+    versions = ", ".join(s.describe() for s in e.snapshots)
+    title = e.figure.describe()
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<title>{escape(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<main>
+<p class="muted"><a href="{escape(dashboard)}">Dashboard</a> / where this figure comes from</p>
+<h1>{escape(title)}</h1>
+<p>Published value: <span class="value" data-published="{e.published}">\
+{escape(value_text(e.published))}</span></p>
+<p>Rule: {escape(e.rule)}</p>
+<p class="{css}" data-ties="{str(e.ties).lower()}">{escape(verdict(e))}</p>
+<h2>Rows ({len(e.rows)})</h2>
+{rows}
+{groups}
+{quarantined}
+<p class="muted">Read: {escape(versions)}. The same breakdown on the command line:
+<code>{escape(command(e.figure))}</code></p>
+</main>
+</body>
+</html>
+"""
+
+
+def write_pages(query: LakeQuery, figures: Iterable[Figure], dashboard_dir: Path) -> dict:
+    """Explain each figure on ``query`` and write its page; returns {figure: relative link}
+    for those that could be explained (a figure whose silver tables are missing gets none).
+    Pages of figures no longer shown are removed."""
+    folder = dashboard_dir / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    links: dict[Figure, str] = {}
+    for figure in dict.fromkeys(figures):
+        try:
+            explanation = explain_in(query, figure)
+        except AnalyticsError:
+            continue
+        name = page_name(figure)
+        _write(folder / name, render_page(explanation))
+        links[figure] = f"{FOLDER}/{name}"
+    written = {Path(link).name for link in links.values()}
+    for old in folder.glob("*.html"):
+        if old.name not in written:
+            old.unlink(missing_ok=True)
+    return links
+
+
+def _write(target: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=".page-", suffix=".html", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
