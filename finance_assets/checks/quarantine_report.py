@@ -70,7 +70,8 @@ def summarize(rows: list[dict]) -> list[dict]:
     ]
 
 
-def write(rows: list[dict], columns: tuple[str, ...], fmt: str, out=sys.stdout) -> None:
+def write(rows: list[dict], columns: tuple[str, ...], fmt: str, out=None) -> None:
+    out = out or sys.stdout  # looked up at call time: the stream may have been replaced
     if fmt == "json":
         json.dump(rows, out, indent=2, default=str)
         out.write("\n")

@@ -13,6 +13,7 @@ the same instance marks such orphans failed and frees their slots (:func:`releas
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 from pathlib import Path
@@ -45,12 +46,23 @@ def ensure_home(home: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML)
+        staged = home / f".dagster.yaml.{os.getpid()}"
+        staged.write_text(DAGSTER_YAML)
+        os.replace(staged, config)  # whole or absent, for a process reading it meanwhile
     return home
 
 
 def open_instance(home: Path) -> dg.DagsterInstance:
-    return dg.DagsterInstance.from_config(str(ensure_home(home)))
+    """Open (creating on first use) the instance in ``home``. Two commands started at once
+    on a new instance would both create its SQLite tables, and one would fail: the first to
+    take the lock creates them, the other opens them."""
+    ensure_home(home)
+    with open(home / ".instance.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return dg.DagsterInstance.from_config(str(home))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def process_tags() -> dict[str, str]:

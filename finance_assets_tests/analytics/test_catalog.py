@@ -845,9 +845,13 @@ def test_cli_errors(tiny_lake, tmp_path, capsys):
     assert code == 2 and "unknown analysis 'nope'" in err
     code, _, err = cli(capsys, "monthly_pnl", "--lake", tiny_lake, "--param", "year")
     assert code == 2 and "is not KEY=VALUE" in err
-    code, _, err = cli(capsys, "monthly_pnl", "--lake", str(tmp_path / "empty"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = cli(capsys, "monthly_pnl", "--lake", str(empty))
     assert code == 1
     assert "gold.financial_summary does not exist" in err and "materialize it" in err
+    code, _, err = cli(capsys, "monthly_pnl", "--lake", str(tmp_path / "nowhere"))
+    assert code == 2 and "nowhere" in err
     code, _, err = cli(capsys, "--lake", tiny_lake, "--query", "SELECT * FROM nowhere")
     assert code == 2 and "unknown table nowhere" in err
     code, _, err = cli(capsys)
