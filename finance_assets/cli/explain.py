@@ -46,7 +46,13 @@ def add_parser(commands) -> None:
     parser.add_argument("--key", "-k", help="the row's key, for tables with several rows a day")
     parser.add_argument("--column", "-c", required=True, help="the figure, e.g. revenue")
     parser.add_argument("--lake", help="lake folder (default: FINANCE_LAKE_URI, then data/lake)")
-    parser.add_argument("--format", "-f", choices=["table", "csv", "json"], default="table")
+    parser.add_argument(
+        "--format",
+        "-f",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (default), csv or json; every row with its _source_file and _source_row",
+    )
     add_time_travel(parser)
     parser.set_defaults(handler=run_command)
 
