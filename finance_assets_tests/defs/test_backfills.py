@@ -9,7 +9,8 @@ itself (``sales_performance`` rebuilds the order days whose matched payments cha
 nothing else has to run.
 
 Every Delta table of both lakes must hold the same rows, ignoring ``_ingested_at`` and
-``_run_id``, which differ by design.
+``_run_id``, which differ by design, and the restatements log, which one by one fills with
+the values later days changed.
 """
 
 from datetime import date
@@ -25,6 +26,7 @@ from finance_assets.cli import materialize
 from finance_assets.definitions import load_definitions
 from finance_assets.landing.generate import GenerateConfig, generate
 from finance_assets.settings import Settings
+from finance_assets_tests.support.lake_snapshot import AUDIT_LOGS
 
 START, END = date(2024, 1, 1), date(2024, 1, 3)
 DAYS = ["2024-01-01", "2024-01-02", "2024-01-03"]
@@ -38,7 +40,7 @@ def _tables(lake: Path) -> dict[str, Path]:
         for layer in LAYERS
         if (lake / layer).is_dir()
         for table in sorted((lake / layer).iterdir())
-        if (table / "_delta_log").is_dir()
+        if (table / "_delta_log").is_dir() and f"{layer}/{table.name}" not in AUDIT_LOGS
     }
 
 
