@@ -19,7 +19,12 @@ from pathlib import Path
 from finance_assets.analytics.charts import FONT
 from finance_assets.analytics.engine import AnalyticsError, LakeQuery
 from finance_assets.analytics.explain import Explanation, Figure, explain_in
-from finance_assets.analytics.explain_output import counts_as, value_text, verdict
+from finance_assets.analytics.explain_output import (
+    counts_as,
+    quarantined_cells,
+    value_text,
+    verdict,
+)
 
 FOLDER = "explain"
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -136,19 +141,7 @@ def render_page(explanation: Explanation, dashboard: str = "../index.html") -> s
                     ("_source_file", False),
                     ("_source_row", True),
                 ],
-                [
-                    [
-                        q.source,
-                        q.reason,
-                        q.row_id or "",
-                        q.row_date or "",
-                        q.detail or "",
-                        q.amount or "",
-                        q.source_file,
-                        str(q.source_row),
-                    ]
-                    for q in e.quarantined
-                ],
+                [quarantined_cells(q) for q in e.quarantined],
             )
         )
     css = "ok" if e.ties else "defect"

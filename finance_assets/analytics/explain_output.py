@@ -15,7 +15,7 @@ import io
 import json
 from decimal import Decimal
 
-from finance_assets.analytics.explain import Explanation, SourceRow
+from finance_assets.analytics.explain import Explanation, QuarantinedRow, SourceRow
 from finance_assets.analytics.output import json_value, plain_text
 
 CSV_COLUMNS = (
@@ -37,6 +37,20 @@ CSV_COLUMNS = (
     "_source_file",
     "_source_row",
 )
+
+
+def quarantined_cells(q: QuarantinedRow) -> list[str]:
+    """A quarantined row as table cells: source, reason, id, date, detail, amount, file, row."""
+    return [
+        q.source,
+        q.reason,
+        q.row_id or "",
+        q.row_date or "",
+        q.detail or "",
+        q.amount or "",
+        q.source_file,
+        str(q.source_row),
+    ]
 
 
 def value_text(value: Decimal | int | None) -> str:
@@ -134,19 +148,7 @@ def to_text(explanation: Explanation) -> str:
         ]
         out += _aligned(
             ["source", "reason", "id", "date", "detail", "amount", "_source_file", "_source_row"],
-            [
-                [
-                    q.source,
-                    q.reason,
-                    q.row_id or "",
-                    q.row_date or "",
-                    q.detail or "",
-                    q.amount or "",
-                    q.source_file,
-                    str(q.source_row),
-                ]
-                for q in e.quarantined
-            ],
+            [quarantined_cells(q) for q in e.quarantined],
             {7},
         )
     else:
