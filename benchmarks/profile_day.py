@@ -16,6 +16,7 @@ import collections
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -49,18 +50,36 @@ class Py4jCounter:
         from py4j import clientserver
 
         self.count = 0
+        self.sites: dict[str, list] = collections.defaultdict(lambda: [0, 0.0])
         self._cls = clientserver.ClientServerConnection
         self._original = self._cls.send_command
         counter = self
 
         def send_command(conn, command):
             counter.count += 1
-            return counter._original(conn, command)
+            started = time.perf_counter()
+            try:
+                return counter._original(conn, command)
+            finally:
+                site = counter.sites[_product_frame()]
+                site[0] += 1
+                site[1] += time.perf_counter() - started
 
         self._cls.send_command = send_command
 
     def close(self) -> None:
         self._cls.send_command = self._original
+
+
+def _product_frame() -> str:
+    """The innermost product function on the stack (file:function)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "/finance_assets/" in name:
+            return f"{name.rsplit('/finance_assets/', 1)[1]}:{frame.f_code.co_name}"
+        frame = frame.f_back
+    return "(outside the product)"
 
 
 def step_windows(instance, run_id: str) -> dict[str, tuple[float, float]]:
@@ -110,6 +129,10 @@ def profile(landing: Path, lake: Path, day: date, spark) -> dict:
         "step_seconds": round(sum(s["seconds"] for s in steps.values()), 2),
         "spark_jobs": len(jobs),
         "py4j_calls": counter.count,
+        "py4j_sites": {
+            site: [n, round(seconds, 2)]
+            for site, (n, seconds) in sorted(counter.sites.items(), key=lambda kv: -kv[1][1])
+        },
         "steps": steps,
     }
 
@@ -172,6 +195,9 @@ def main() -> None:
             f"{report['spark_jobs']} Spark jobs, {report['py4j_calls']} py4j calls, "
             f"ok={report['ok']} {report['failed_checks']}"
         )
+        print("  py4j calls by product function (calls, seconds incl. Spark jobs):")
+        for site, (n, seconds) in list(report["py4j_sites"].items())[:25]:
+            print(f"    {n:6d} {seconds:7.2f} s  {site}")
         for key, step in report["steps"].items():
             print(f"  {step['seconds']:6.2f} s {step['jobs']:3d} jobs  {key}")
             for site, n in step["call_sites"].items():

@@ -254,6 +254,13 @@ class Lake(Protocol):
     def changes(
         self, table: str, since: int | None, until: int | None = None
     ) -> Changes | None: ...
+    def files(
+        self,
+        table: str,
+        where: Where | None = None,
+        within: Mapping[str, tuple] | None = None,
+        version: int | None = None,
+    ) -> list[FileRef]: ...
     def read_files(
         self, spark: SparkSession, table: str, files: Sequence[FileRef]
     ) -> DataFrame: ...
@@ -912,6 +919,15 @@ class SparkDeltaLake:
 
     def changes(self, table: str, since: int | None, until: int | None = None) -> Changes | None:
         return None
+
+    def files(
+        self,
+        table: str,
+        where: Where | None = None,
+        within: Mapping[str, tuple] | None = None,
+        version: int | None = None,
+    ) -> list[FileRef]:
+        raise NotImplementedError("spark-delta tables are read by predicate, not by file")
 
     def read_files(
         self,

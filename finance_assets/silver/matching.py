@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from finance_assets.contract import ORDERS, PARTITION_COLUMN
@@ -54,35 +57,55 @@ def payment_orders(payments: DataFrame, index: DataFrame) -> DataFrame:
     return matched.select(*PAYMENT_ORDER_COLUMNS)
 
 
-def rematch_keys(added_orders: DataFrame, removed_orders: DataFrame) -> DataFrame:
+def rematch_keys(added_orders: pa.Table, removed_orders: pa.Table) -> pa.Array:
     """Order ids whose match may have changed: an order that now exists on a day where it did
     not (it arrived), or no longer exists on a day where it did (it was dropped). Orders
     written again unchanged (a day re-materialized) change nothing."""
     pairs = ["order_id", PARTITION_COLUMN]
-    now = added_orders.select(*pairs).distinct()
-    before = removed_orders.select(*pairs).distinct()
-    arrived = now.join(before, pairs, "left_anti")
-    dropped = before.join(now, pairs, "left_anti")
-    return arrived.unionByName(dropped).select("order_id").distinct()
+    now = added_orders.select(pairs).group_by(pairs).aggregate([])
+    before = removed_orders.select(pairs).group_by(pairs).aggregate([])
+    arrived = now.join(before, pairs, join_type="left anti")
+    dropped = before.join(now, pairs, join_type="left anti")
+    ids = pa.chunked_array(
+        [*arrived.column("order_id").chunks, *dropped.column("order_id").chunks], pa.int64()
+    )
+    return pc.unique(ids)
 
 
-def payment_days_to_rematch(spark: SparkSession, lake: Lake, orders: Changes) -> set[date] | None:
+def payment_days_to_rematch(lake: Lake, orders: Changes) -> set[date] | None:
     """Payment days holding a payment whose match ``orders`` (changes of silver orders) may
     have changed; None when the rows those changes removed can no longer be read (vacuumed),
-    so every payment day must be matched again."""
+    so every payment day must be matched again.
+
+    Only order ids and partition values are read, from the changed files and the
+    payment-order files whose id statistics can hold them, with PyArrow on this machine: a
+    day's changes are a few files, not worth a Spark job each."""
     try:
-        added = lake.read_files(spark, SILVER_ORDERS, orders.added)
-        removed = lake.read_files(spark, SILVER_ORDERS, orders.removed)
-        keys = rematch_keys(added, removed).cache()
-        bounds = keys.agg(F.min("order_id"), F.max("order_id")).first()
-    except Exception as exc:  # a removed file that is gone: Spark says "path does not exist"
-        if "does not exist" not in str(exc) and not isinstance(exc, FileNotFoundError):
-            raise
+        added = _order_days(orders.added)
+        removed = _order_days(orders.removed)
+    except FileNotFoundError:  # a removed file that was vacuumed
         return None
-    if bounds[0] is None or not lake.exists(PAYMENT_ORDERS):
+    keys = rematch_keys(added, removed)
+    if len(keys) == 0 or not lake.exists(PAYMENT_ORDERS):
         return set()
-    links = lake.read(spark, PAYMENT_ORDERS, within={"order_id": (bounds[0], bounds[1])})
-    days = links.join(keys, "order_id", "left_semi").select(PARTITION_COLUMN).distinct()
-    found = {row[0] for row in days.collect()}
-    keys.unpersist()
-    return found
+    bounds = pc.min_max(keys).as_py()
+    days = set()
+    for file in lake.files(PAYMENT_ORDERS, within={"order_id": (bounds["min"], bounds["max"])}):
+        day = file.partition_values.get(PARTITION_COLUMN)
+        if day in days:
+            continue
+        ids = pq.read_table(file.path, columns=["order_id"]).column("order_id")
+        if pc.any(pc.is_in(ids, value_set=keys)).as_py():
+            days.add(day)
+    return days
+
+
+def _order_days(files) -> pa.Table:
+    """(order_id, partition date) of every row of these silver order files."""
+    tables = []
+    for f in files:
+        ids = pq.read_table(f.path, columns=["order_id"]).column("order_id").cast(pa.int64())
+        day = pa.scalar(f.partition_values.get(PARTITION_COLUMN), pa.date32())
+        tables.append(pa.table({"order_id": ids, PARTITION_COLUMN: pa.repeat(day, len(ids))}))
+    schema = pa.schema([("order_id", pa.int64()), (PARTITION_COLUMN, pa.date32())])
+    return pa.concat_tables(tables) if tables else schema.empty_table()

@@ -432,3 +432,25 @@ def test_failed_blocking_check_stops_downstream_assets(spark, lake, tmp_path):
     assert "unmatched_payments" not in materialized  # it reads silver/orders too
     rows = read_table(str(lake / "gold/daily_kpi"))
     assert pc.sum(pc.equal(rows.column("date"), pa.scalar(date(2024, 1, 3)))).as_py() in (0, None)
+
+
+def _judge_one_day(lake: Path, asset: list[str], check: str, day: date):
+    in_step = _in_step_checks()[(tuple(asset), check)]
+    where = PartitionRange(_partition_column(asset), day, day)
+    scope = CheckScope(None, SparkSession.active(), DeltaRsLake(str(lake)), where)
+    return in_step.body(scope)
+
+
+def test_a_key_of_the_day_judged_is_found_in_another_partition(lake):
+    """Judging one day, the key check looks in the other partitions whose key statistics can
+    hold the day's keys, and only there."""
+    asset, check, second = (
+        ["silver", "orders"],
+        names.KEY_UNIQUE_ACROSS_PARTITIONS,
+        date(2024, 1, 2),
+    )
+    assert _judge_one_day(lake, asset, check, second).passed
+    corrupt(lake, "silver/orders", append_copy_of_first(partition_date=second, _source_row=99))
+    result = _judge_one_day(lake, asset, check, second)
+    assert not result.passed
+    assert result.metadata["repeated_keys"].value == 1

@@ -4,7 +4,15 @@ can move."""
 from datetime import date
 from decimal import Decimal
 
-from finance_assets.silver.matching import order_index, payment_orders, rematch_keys
+import pyarrow as pa
+
+from finance_assets.lake.delta import DeltaRsLake, PartitionRange
+from finance_assets.silver.matching import (
+    order_index,
+    payment_days_to_rematch,
+    payment_orders,
+    rematch_keys,
+)
 
 PAYMENTS = "payment_id string, order_id bigint, payment_date date, paid_amount decimal(18,2), payment_status string, payment_method string, partition_date date"  # noqa: E501
 ORDERS = "order_id bigint, partition_date date"
@@ -27,8 +35,53 @@ def test_each_payment_gets_the_day_of_every_valid_order_it_pays(spark):
     assert {r.partition_date for r in rows if r.payment_id == "P3"} == {J3}
 
 
-def test_orders_that_arrive_or_vanish_are_the_ones_to_match_again(spark):
-    added = spark.createDataFrame([(1, J1), (5, J2)], ORDERS)  # day 1 rewritten, day 2 new
-    removed = spark.createDataFrame([(1, J1), (2, J1)], ORDERS)  # order 2 dropped from day 1
-    keys = sorted(r.order_id for r in rematch_keys(added, removed).collect())
-    assert keys == [2, 5]  # order 1 was written again on the same day: its match holds
+def _order_days(*pairs) -> pa.Table:
+    return pa.table(
+        {
+            "order_id": pa.array([p[0] for p in pairs], pa.int64()),
+            "partition_date": pa.array([p[1] for p in pairs], pa.date32()),
+        }
+    )
+
+
+def test_orders_that_arrive_or_vanish_are_the_ones_to_match_again():
+    added = _order_days((1, J1), (5, J2))  # day 1 rewritten, day 2 new
+    removed = _order_days((1, J1), (2, J1))  # order 2 dropped from day 1
+    assert sorted(rematch_keys(added, removed).to_pylist()) == [2, 5]  # order 1 holds
+
+
+def test_an_order_moved_to_another_day_is_matched_again():
+    assert rematch_keys(_order_days((3, J2)), _order_days((3, J1))).to_pylist() == [3]
+
+
+def _silver_orders(spark, lake, rows, where):
+    frame = spark.createDataFrame(rows, "order_id bigint, partition_date date")
+    return lake.replace_partitions(frame, "silver/orders", where)
+
+
+def test_payment_days_to_rematch_finds_the_days_of_the_payments_of_changed_orders(spark, lake_dir):
+    lake = DeltaRsLake(str(lake_dir))
+    first = _silver_orders(
+        spark, lake, [(1, J1), (2, J1)], PartitionRange("partition_date", J1, J1)
+    )
+    links = spark.createDataFrame(
+        [
+            ("P1", 1, J2, Decimal("5.00"), "SUCCESS", "UPI", J1, J2),
+            ("P2", 4, J3, Decimal("6.00"), "SUCCESS", "UPI", None, J3),  # order 4 not yet there
+            ("P3", 2, J3, Decimal("7.00"), "SUCCESS", "UPI", J1, J3),
+        ],
+        PAYMENTS.replace(", partition_date", ", order_date date, partition_date"),
+    )
+    lake.replace_partitions(
+        links,
+        "silver/payment_orders",
+        PartitionRange("partition_date", J2, J3),
+        partition_by=["partition_date", "order_date"],
+    )
+    # Day 1 again without order 2, and order 4 arrives on day 2.
+    _silver_orders(spark, lake, [(1, J1)], PartitionRange("partition_date", J1, J1))
+    _silver_orders(spark, lake, [(4, J2)], PartitionRange("partition_date", J2, J2))
+    changes = lake.changes("silver/orders", first.version)
+    assert payment_days_to_rematch(lake, changes) == {J3}  # P2 (order 4) and P3 (order 2)
+    unchanged = lake.changes("silver/orders", lake.version("silver/orders"))
+    assert payment_days_to_rematch(lake, unchanged) == set()

@@ -54,7 +54,7 @@ def build_payment_orders(partitions: Partitioning) -> dg.AssetsDefinition:
         if store.exists(PAYMENT_ORDERS.path):
             since = store.inputs(PAYMENT_ORDERS.path).get(SILVER_ORDERS.path, -1)
             changes = store.changes(SILVER_ORDERS.path, since, orders_version)
-            found = payment_days_to_rematch(session, store, changes) if changes else None
+            found = payment_days_to_rematch(store, changes) if changes else None
             if found is None:  # nothing known of what changed: match every payment day again
                 everything = PartitionRange.everything(PARTITION_COLUMN)
                 found = set(store.partition_row_counts(session, PAYMENT_ORDERS.path, everything))
