@@ -125,6 +125,7 @@ def profile(landing: Path, lake: Path, day: date, spark) -> dict:
     return {
         "ok": outcome.succeeded,
         "failed_checks": outcome.failed_checks,
+        "failed_steps": outcome.failed_steps,
         "wall_seconds": round(wall, 2),
         "step_seconds": round(sum(s["seconds"] for s in steps.values()), 2),
         "spark_jobs": len(jobs),
