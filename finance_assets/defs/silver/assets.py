@@ -98,7 +98,8 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
                         "rows_by_partition_and_reason": dg.MetadataValue.json(by_partition),
                     },
                 )
-            scope = CheckScope(context, session, store, where, written)
+            wrote_nothing = {path: f.schema for path, f in written.items()} if empty else {}
+            scope = CheckScope(context, session, store, where, written, empty=wrote_nothing)
             for key, found in checks.items():
                 yield from evaluate_in_step(context, key, found, scope)
         finally:
