@@ -130,3 +130,21 @@ def test_a_wrong_type_in_an_empty_partition_fails_its_schema_check(
     assert set(schema.metadata["wrong_types"].value) == {column}
     assert schema.metadata["rows_checked"].value == 0
     assert not [k for k, c in checks.items() if not c.passed and k != f"{check}:pandera_schema"]
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_an_empty_silver_write_has_the_schema_of_classified_bronze(spark, name) -> None:
+    """The schema of no rows (analysed once per bronze schema) is exactly what classifying
+    bronze gives, for silver and quarantine: types and nullability."""
+    from finance_assets.bronze.transforms import bronze_schema
+    from finance_assets.defs.silver.assets import _classified_schema
+    from finance_assets.lake.delta import empty_like
+    from finance_assets.silver.rules import classify, quarantine_rows, silver_rows
+
+    dataset = DATASETS[name]
+    bronze = empty_like(spark, bronze_schema(dataset))
+    for rows_of in (silver_rows, quarantine_rows):
+        expected = rows_of(classify(bronze, dataset), dataset).schema
+        for _ in range(2):  # analysed, then remembered
+            empty = empty_like(spark, _classified_schema(bronze, dataset))
+            assert rows_of(empty, dataset).schema == expected
