@@ -7,6 +7,8 @@ ran, with the Python line that submitted each job (Spark records PySpark's call 
 Also counts py4j round trips. A development tool, not a benchmark figure:
 
     .venv/bin/python -m benchmarks.profile_day --days 30 --orders-per-day 200
+
+With ``--empty expenses``, no expenses drop lands on the profiled days (an empty partition).
 """
 
 from __future__ import annotations
@@ -152,6 +154,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="days profiled after the history")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cprofile", type=Path, help="write a cProfile of the last day here")
+    parser.add_argument(
+        "--empty", choices=["orders", "payments", "expenses"], help="no drop of it on profiled days"
+    )
     args = parser.parse_args()
 
     from finance_assets.defs.resources import build_resources
@@ -168,7 +173,16 @@ def main() -> None:
     if not landing.exists():
         generate(
             str(landing),
-            GenerateConfig(start=args.start, end=last, orders_per_day=args.orders_per_day),
+            GenerateConfig(
+                start=args.start,
+                end=last,
+                orders_per_day=args.orders_per_day,
+                empty_folders=frozenset(
+                    (args.empty, end + timedelta(days=i + 1)) for i in range(args.repeat)
+                )
+                if args.empty
+                else frozenset(),
+            ),
         )
     settings = Settings.load()
     spark = build_session("local", build_resources(settings)["spark"].spark_config)

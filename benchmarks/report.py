@@ -136,6 +136,56 @@ def fresh_seconds(run: dict) -> float | None:
     return before + run["materialize_seconds"] - since_call
 
 
+def empty_steps(run: dict, dataset: str) -> dict | None:
+    """Step seconds of the bronze and silver steps of ``dataset`` (the one without a drop)
+    in a run's figures, and the whole day's; None when the run has no step times."""
+    steps = run.get("steps") or {}
+    bronze, silver = steps.get(f"bronze__{dataset}_raw"), steps.get(f"validate_{dataset}")
+    if bronze is None or silver is None:
+        return None
+    return {
+        "bronze": bronze,
+        "silver": silver,
+        "total": bronze + silver,
+        "day_steps": run.get("step_seconds"),
+        "day_materialize": run.get("materialize_seconds"),
+    }
+
+
+EMPTY_HEADER = [
+    "day",
+    "status",
+    "fresh: bronze step s",
+    "fresh: silver step s",
+    "fresh: bronze + silver s",
+    "fresh: day step s",
+    "warm: bronze + silver s",
+    "warm: day step s",
+    "warm: day wall s",
+]
+
+
+def _empty_rows(results: dict) -> list[list[str]]:
+    run = results.get("empty_partition")
+    if not run:
+        return []
+    fresh = run.get("empty_steps") or {}
+    warm = (run.get("warm") or {}).get("empty_steps") or {}
+    return [
+        [
+            str(run.get("day")),
+            "ok" if run.get("ok") else "FAILED",
+            _s(fresh.get("bronze")),
+            _s(fresh.get("silver")),
+            _s(fresh.get("total")),
+            _s(fresh.get("day_steps")),
+            _s(warm.get("total")),
+            _s(warm.get("day_steps")),
+            _s(warm.get("day_materialize")),
+        ]
+    ]
+
+
 def _slowest_steps(results: dict, count: int = 10) -> tuple[list[str], list[list[str]]]:
     """The slowest steps of the day on the longest history, with their seconds at every
     history length (fresh process)."""
@@ -285,7 +335,7 @@ def _title(results: dict) -> str:
         f"Backfill {c.get('start')} + {c.get('days')} days at {_n(c.get('orders_per_day'))} "
         f"orders/day: {_n(sum((landing.get('rows') or {}).values()))} rows generated in "
         f"{_n(landing.get('files'))} files ({(landing.get('bytes') or 0) / 1e6:,.1f} MB of CSV"
-        + ("" if c.get("skip_incremental") else ", including the incremental day")
+        + ("" if c.get("skip_incremental") else ", including the incremental and empty days")
         + ")"
     )
 
@@ -347,6 +397,14 @@ def _sections(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         if rows:
             title = "Slowest steps of the day on the longest history (fresh process):"
             sections.append((title, header, rows))
+    if results.get("empty_partition"):
+        run = results["empty_partition"]
+        title = (
+            f"An empty partition: the day after on the {_n(run.get('history_days'))}-day lake, "
+            f"its {run.get('dataset')} folder empty (bronze and silver steps of "
+            f"{run.get('dataset')}, and the whole day):"
+        )
+        sections.append((title, EMPTY_HEADER, _empty_rows(results)))
     if results.get("memory_scaling"):
         sections.append(
             ("Peak memory as the data grows (product):", SCALE_HEADER, _scale_rows(results))

@@ -18,6 +18,7 @@ from functools import reduce
 import pandera.pyspark as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 SAMPLE_ROWS = 5
 
@@ -107,14 +108,9 @@ def evaluate(
 ) -> SchemaReport:
     """Check ``frame`` against ``schema`` and the row ``rules``: types from the plan, every
     rule in one pass."""
-    actual = {f.name: f.dataType for f in frame.schema.fields}
-    report = SchemaReport(rows=0)
-    report.missing_columns = [c for c in schema.columns if c not in actual]
-    report.wrong_types = {
-        c: f"{actual[c].simpleString()} (expected {s.dtype.type.simpleString()})"
-        for c, s in schema.columns.items()
-        if c in actual and actual[c] != s.dtype.type
-    }
+    written = frame.schema
+    actual = {f.name: f.dataType for f in written.fields}
+    report = evaluate_empty(written, schema)  # the columns and types; rows follow
     failing = rule_failures(schema, set(actual))
     for rule in rules:
         if set(rule.columns) <= set(actual):
@@ -136,6 +132,21 @@ def evaluate(
     if report.failures:
         report.samples = _samples(frame, [failing[r] for r in report.failures if r in failing])
     return report
+
+
+def evaluate_empty(written: T.StructType, schema: pa.DataFrameSchema) -> SchemaReport:
+    """Check a write of no rows against ``schema``: its columns and types are judged from the
+    written schema alone (no Spark job); no row can break a rule or repeat a key."""
+    actual = {f.name: f.dataType for f in written.fields}
+    return SchemaReport(
+        rows=0,
+        missing_columns=[c for c in schema.columns if c not in actual],
+        wrong_types={
+            c: f"{actual[c].simpleString()} (expected {s.dtype.type.simpleString()})"
+            for c, s in schema.columns.items()
+            if c in actual and actual[c] != s.dtype.type
+        },
+    )
 
 
 def _key_counts(keys: list[str]) -> list[Column]:

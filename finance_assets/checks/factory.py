@@ -13,8 +13,9 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pandera.pyspark as pa
+from pyspark.sql import types as T
 
-from finance_assets.checks.evaluate import RowRule, evaluate
+from finance_assets.checks.evaluate import RowRule, evaluate, evaluate_empty
 from finance_assets.checks.names import CHECK_SECONDS, SCHEMA
 from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
 from finance_assets.lake.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
@@ -63,15 +64,17 @@ class CheckScope:
     """What a check body gets: the Spark session, the lake, the run's dates and, inside the
     writing step, the frames just written (by table path) and ``facts`` the step found out
     while writing that a check needs (e.g. the landing files bronze parsed, the gold write's
-    plan)."""
+    plan), and ``empty``: the tables (by path) the step wrote no rows to, with the schema it
+    wrote, so that their checks are judged without a Spark job."""
 
-    def __init__(self, context, spark, lake: Lake, where, written=None, facts=None):
+    def __init__(self, context, spark, lake: Lake, where, written=None, facts=None, empty=None):
         self.context = context
         self.spark = spark
         self.lake: Lake = lake
         self.where: Where | None = where
         self.written: dict = dict(written or {})
         self.facts: dict = dict(facts or {})
+        self.empty: dict[str, T.StructType] = dict(empty or {})
 
     def read(self, table: str, where: Where | None = None):
         if table in self.written and where is None:
@@ -164,7 +167,10 @@ def schema_check(
     severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
 
     def body(scope: CheckScope) -> dg.AssetCheckResult:
-        report = evaluate(scope.read(table.path), schema, rules)
+        if table.path in scope.empty:  # no rows written: the schema alone can fail
+            report = evaluate_empty(scope.empty[table.path], schema)
+        else:
+            report = evaluate(scope.read(table.path), schema, rules)
         return dg.AssetCheckResult(
             passed=report.passed,
             severity=severity,

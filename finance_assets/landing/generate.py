@@ -27,6 +27,8 @@ Business behaviour:
   cycling through every reason code of the dataset (see ``DIRTY_KINDS``); rows for
   ``missing_column`` go to an extra, last file whose header lacks one required column, and
   duplicates are exact copies placed after the original.
+* Missing drops: ``empty_folders`` names (dataset, day) folders into which nothing landed
+  (e.g. no expenses filed that day); every other folder is unchanged.
 
 Every id is derived from its business date (``days since 1999-12-31 * 10,000,000 + n``),
 so ids never collide when ranges are generated separately, and the orders, expenses and
@@ -58,7 +60,14 @@ from finance_assets.contract import (
     PAYMENTS,
     Dataset,
 )
-from finance_assets.landing.zone import S3Options, join_uri, normalize_uri, write_bytes
+from finance_assets.landing.zone import (
+    S3Options,
+    is_s3,
+    join_uri,
+    local_path,
+    normalize_uri,
+    write_bytes,
+)
 
 ID_EPOCH = date(1999, 12, 31)
 ID_BLOCK = 10_000_000
@@ -211,6 +220,9 @@ class GenerateConfig:
     files_per_folder: int = 2
     seed: int = 7
     customers: int | None = None
+    empty_folders: frozenset[tuple[str, date]] = frozenset()
+    """(dataset, folder date) drops that did not land: the folder holds no file (locally it
+    exists, empty). Every other folder is written as without them."""
 
     def __post_init__(self) -> None:
         if self.start > self.end:
@@ -225,6 +237,9 @@ class GenerateConfig:
             raise ValueError("files_per_folder must be 1..999")
         if self.customers is not None and self.customers < 1:
             raise ValueError("customers must be at least 1")
+        unknown = sorted({name for name, _ in self.empty_folders} - set(DATASETS))
+        if unknown:
+            raise ValueError(f"empty_folders names unknown dataset(s): {', '.join(unknown)}")
 
     @property
     def customer_count(self) -> int:
@@ -810,6 +825,8 @@ def _write_folder(
     s3: S3Options | None,
 ) -> int:
     """Untidy, break and split one folder's rows into files and write them; return rows written."""
+    if (dataset.name, day) in config.empty_folders:
+        return _write_empty_folder(root, dataset, day)
     rng = _rng(config, dataset.name, day, "files")
     _add_untidy_values(rows, dataset, rng)
     per_folder = _nominal_rows(dataset, config) * config.dirty_rate
@@ -828,3 +845,10 @@ def _write_folder(
         )
         write_bytes(uri, _render(dataset, fmt, chunk, rng), s3)
     return sum(len(chunk) for chunk, _ in files)
+
+
+def _write_empty_folder(root: str, dataset: Dataset, day: date) -> int:
+    """A drop folder without files (on S3 there is no folder without an object: nothing)."""
+    if not is_s3(root):
+        local_path(join_uri(root, dataset.name, day.isoformat())).mkdir(parents=True, exist_ok=True)
+    return 0

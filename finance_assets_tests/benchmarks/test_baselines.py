@@ -275,7 +275,7 @@ def test_report_and_markdown_block(tmp_path) -> None:
         "checks share of step time (backfill)": None,  # no step times
         "checks share of step time (day on the 365-day lake)": False,  # 2/13 > 10%
         "peak memory (tree) 16x / 1x": True,  # 1.0x
-        "an empty partition (the benchmark does not time one)": None,
+        "an empty partition (a day without its a dataset drop): bronze + silver steps": None,
     }
     text = report.text(results)
     assert "| backfill / idiomatic PySpark  |" not in text  # text tables are not Markdown
@@ -301,3 +301,82 @@ def test_report_and_markdown_block(tmp_path) -> None:
     fresh.write_text("# Title\n")
     report.update_markdown(fresh, "body")
     assert fresh.read_text().endswith(f"## Performance\n\n{report.START}\nbody\n{report.END}\n")
+
+
+def _empty_day(bronze: float, silver: float) -> dict:
+    """The figures of a day without an expenses drop: a fresh process, then a warm repeat."""
+    steps = {"bronze__expenses_raw": bronze, "validate_expenses": silver, "gold__daily_kpi": 3.0}
+    warm = {"bronze__expenses_raw": bronze / 2, "validate_expenses": silver / 2}
+    return {
+        "ok": True,
+        "steps": steps,
+        "step_seconds": sum(steps.values()),
+        "materialize_seconds": 9.0,
+        "warm": {"ok": True, "steps": warm, "step_seconds": 4.0, "materialize_seconds": 5.0},
+    }
+
+
+@pytest.mark.parametrize(("bronze", "silver", "met"), [(0.3, 0.5, True), (0.4, 2.1, False)])
+def test_empty_partition_goal_adds_the_empty_datasets_steps(bronze, silver, met) -> None:
+    from benchmarks.run import BenchConfig, empty_partition_goal, goals
+
+    run = _empty_day(bronze, silver)
+    run.update(dataset="expenses", day="2024-01-05", history_days=4)
+    run["empty_steps"] = report.empty_steps(run, "expenses")
+    run["warm"]["empty_steps"] = report.empty_steps(run["warm"], "expenses")
+    goal = empty_partition_goal(run)
+    assert goal["measured"] == pytest.approx(bronze + silver)  # gold's 3 s not counted
+    assert goal["met"] is met and goal["target"] == 1.0
+    assert goal in goals({"empty_partition": run})
+    assert empty_partition_goal({**run, "ok": False})["met"] is None
+    assert BenchConfig(days=3, start=date(2024, 1, 1)).empty_day == date(2024, 1, 5)
+    results = {"empty_partition": run, "goals": [goal], "config": {}, "machine": {}}
+    markdown = report.markdown(results)
+    assert "An empty partition: the day after on the 4-day lake" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| 2024-01-05 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells == [
+        "2024-01-05",
+        "ok",
+        f"{bronze:.1f}",
+        f"{silver:.1f}",
+        f"{bronze + silver:.1f}",
+        f"{bronze + silver + 3:.1f}",
+        f"{(bronze + silver) / 2:.1f}",
+        "4.0",
+        "5.0",
+    ]
+    verdict = "met" if met else "NOT met"
+    assert any(
+        line.startswith("| an empty partition (a day without its expenses drop)")
+        and line.endswith(f"| {verdict} |")
+        for line in markdown.splitlines()
+    )
+
+
+@pytest.mark.slow
+def test_empty_partition_runs_the_day_without_a_drop(spark, tmp_path) -> None:
+    """The bench's empty-partition run on a tiny lake: a fresh product process materializes
+    the day whose expenses folder is empty, and its figures name that dataset's steps."""
+    from benchmarks import product
+    from benchmarks.run import BenchConfig, empty_partition, prepare_landing
+
+    cfg = BenchConfig(days=1, orders_per_day=10, start=START, warm_repeats=1, work_dir=tmp_path)
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    empty = frozenset({(cfg.empty_dataset, cfg.empty_day)})
+    prepared = prepare_landing(landing, cfg.start, cfg.empty_day, 10, cfg, empty)
+    assert prepared["config"]["empty_folders"] == [["expenses", cfg.empty_day.isoformat()]]
+    assert not any((landing / "expenses" / cfg.empty_day.isoformat()).iterdir())
+    assert product.run(str(landing), str(lake), cfg.start, cfg.incremental_day)["ok"]
+
+    run = empty_partition(cfg, landing, lake, tmp_path)
+    assert run["ok"], run.get("log_tail")
+    assert run["row_counts"].get("bronze/expenses_raw", 0) == 0
+    assert run["row_counts"]["bronze/orders_raw"] > 0
+    figures = run["empty_steps"]
+    assert figures["bronze"] > 0 and figures["silver"] > 0
+    assert figures["total"] == pytest.approx(
+        run["steps"]["bronze__expenses_raw"] + run["steps"]["validate_expenses"]
+    )
+    assert figures["total"] < figures["day_steps"]
+    assert run["warm"]["empty_steps"]["total"] > 0

@@ -149,3 +149,24 @@ def test_a_row_rule_on_missing_columns_is_left_to_the_missing_column_report(spar
     rule = RowRule("y:positive", ("y",), lambda: F.col("y") > 0)
     report = evaluate(frame, BRONZE["budgets"], [rule])
     assert "y:positive" not in report.failures and "_source_file" in report.missing_columns
+
+
+def test_a_write_of_no_rows_is_judged_from_its_schema_as_a_frame_would_be(spark):
+    """The same report as the one-pass evaluator on an empty frame: passes with the right
+    types; a wrong type or a missing column fails."""
+    from finance_assets.checks.evaluate import evaluate_empty
+
+    schema = SILVER["orders"]
+    right = _frame(spark, schema, []).schema
+    wrong = _frame(spark, schema, []).withColumn(
+        "order_amount", F.col("order_amount").cast("double")
+    )
+    missing = _frame(spark, schema, []).drop("customer_id")
+    for frame in (_frame(spark, schema, []), wrong, missing):
+        assert evaluate_empty(frame.schema, schema) == evaluate(frame, schema)
+    assert evaluate_empty(right, schema).passed
+    assert evaluate_empty(right, schema).rows == 0
+    report = evaluate_empty(wrong.schema, schema)
+    assert not report.passed
+    assert report.wrong_types == {"order_amount": "double (expected decimal(18,2))"}
+    assert evaluate_empty(missing.schema, schema).missing_columns == ["customer_id"]

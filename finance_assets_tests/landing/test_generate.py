@@ -233,6 +233,23 @@ def test_a_day_is_identical_whatever_range_it_was_generated_in(tmp_path: Path) -
             assert long[path] == data, path
 
 
+def test_an_empty_folder_leaves_every_other_folder_as_it_was(tmp_path: Path) -> None:
+    """A day whose expenses did not land: an empty expenses folder, no rows counted for it,
+    and every other file byte for byte as without the gap."""
+    gap = date(2024, 1, 3)
+    generate(str(tmp_path / "full"), _config())
+    counts = generate(str(tmp_path / "gap"), _config(empty_folders={("expenses", gap)}))
+
+    full, with_gap = _snapshot(tmp_path / "full"), _snapshot(tmp_path / "gap")
+    missing = {path for path in full if path.startswith(f"expenses/{gap}/")}
+    assert missing and set(with_gap) == set(full) - missing
+    assert all(full[path] == data for path, data in with_gap.items())
+    folder = tmp_path / "gap" / "expenses" / gap.isoformat()
+    assert folder.is_dir() and not any(folder.iterdir())
+    assert counts["expenses"] == sum(len(f.rows) for f in read_files(tmp_path / "gap", "expenses"))
+    assert counts["expenses"] < sum(len(f.rows) for f in read_files(tmp_path / "full", "expenses"))
+
+
 def test_layout_follows_the_contract(tmp_path: Path) -> None:
     config = _config(start=date(2024, 1, 30), end=date(2024, 3, 2), files_per_folder=3)
     counts = generate(str(tmp_path), config)
@@ -394,6 +411,7 @@ def test_large_day_is_generated(tmp_path: Path) -> None:
         {"dirty_rate": 1.5},
         {"files_per_folder": 0},
         {"customers": 0},
+        {"empty_folders": {("refunds", date(2024, 1, 1))}},
     ],
 )
 def test_invalid_config_is_refused(overrides: dict) -> None:

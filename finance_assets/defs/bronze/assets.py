@@ -111,7 +111,7 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
                 if unreadable is None:
                     raise
                 raise dg.Failure(description=unreadable, allow_retries=False) from exc
-        per_file = rows_per_file(store, table, result, where)
+        per_file = rows_per_file(store, table, result, where) if files else {}
         empty = [f.uri for f in files if not per_file.get(f.uri)]
         for uri in empty[:MAX_EMPTY_FILES_LOGGED]:
             context.log.warning(f"{uri}: no data rows (an empty or header-only file)")
@@ -121,7 +121,8 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
             reconcile.S3: landing.s3_options,
             reconcile.NATIVE_READS: landing.native_reads,
         }
-        scope = CheckScope(context, session, store, where, facts=facts)
+        wrote_nothing = {} if files else {table.path: schema}  # its checks need no Spark job
+        scope = CheckScope(context, session, store, where, facts=facts, empty=wrote_nothing)
         return dg.MaterializeResult(
             check_results=list(evaluate_in_step(context, table.key, checks[table.key], scope)),
             metadata={

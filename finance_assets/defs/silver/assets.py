@@ -9,11 +9,14 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.dataset as ds
 from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
 
 from finance_assets.checks.catalog import silver_checks
 from finance_assets.checks.factory import CheckScope, check_specs, evaluate_in_step
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset
 from finance_assets.lake import tables
+from finance_assets.lake.delta import empty_like
 from finance_assets.lake.metadata import table_metadata
 from finance_assets.lake.partitions import Partitioning, current_partitioning, materialized_range
 from finance_assets.lake.resources import LakeResource
@@ -98,7 +101,8 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
                         "rows_by_partition_and_reason": dg.MetadataValue.json(by_partition),
                     },
                 )
-            scope = CheckScope(context, session, store, where, written)
+            wrote_nothing = {path: f.schema for path, f in written.items()} if empty else {}
+            scope = CheckScope(context, session, store, where, written, empty=wrote_nothing)
             for key, found in checks.items():
                 yield from evaluate_in_step(context, key, found, scope)
         finally:
@@ -113,10 +117,22 @@ def _write(store, table, rows_of, classified, dataset, where, session):
     holds nothing there): (write result, the frame written)."""
     if classified is None:
         bronze = store.read(session, tables.bronze(dataset).path, where)
-        frame = rows_of(classify(bronze, dataset), dataset)
+        frame = rows_of(empty_like(session, _classified_schema(bronze, dataset)), dataset)
         return store.empty_partitions(frame.schema, table.path, where), frame
     frame = rows_of(classified, dataset)
     return store.replace_partitions(frame, table.path, where), frame
+
+
+_CLASSIFIED_SCHEMAS: dict[tuple[str, str], T.StructType] = {}
+
+
+def _classified_schema(bronze: DataFrame, dataset: Dataset) -> T.StructType:
+    """The columns ``classify`` gives rows of bronze's schema, analysed by Spark once per
+    process and bronze schema: building the rules' plan costs more than writing no rows."""
+    key = (dataset.name, bronze.schema.json())
+    if key not in _CLASSIFIED_SCHEMAS:
+        _CLASSIFIED_SCHEMAS[key] = classify(bronze, dataset).schema
+    return _CLASSIFIED_SCHEMAS[key]
 
 
 def _quarantined(store, table, result, where, columns) -> pa.Table:
