@@ -719,48 +719,19 @@ class DeltaRsLake:
             commit = log / f"{version:020d}.json"
             if not commit.exists():
                 return None
-            rewritten: dict[tuple, tuple[list[FileRef], list[FileRef]]] = {}
             for line in commit.read_text().splitlines():
                 action = json.loads(line)
                 for kind, into, other in (("add", added, removed), ("remove", removed, added)):
                     body = action.get(kind)
-                    if not body:
+                    # A compaction's files hold the rows of the files it replaced: skipping
+                    # them keeps added less removed equal to the rows data changes brought.
+                    if not body or not body.get("dataChange", True):
                         continue
-                    ref = self._file_ref(table, body)
-                    if not body.get("dataChange", True):
-                        group = rewritten.setdefault(_partition_key(body), ([], []))
-                        group[kind == "add"].append(ref)
-                    elif other.pop(ref.path, None) is None:  # added then removed: no change
-                        into[ref.path] = ref
-            for old, new in rewritten.values():
-                _follow_rewrite(old, new, added, removed)
+                    path = str(Path(self.table_uri(table), body["path"]))
+                    if other.pop(path, None) is None:  # added then removed: no net change
+                        values = body.get("partitionValues") or {}
+                        into[path] = FileRef(path, {k: _value(v) for k, v in values.items()})
         return Changes(current, tuple(added.values()), tuple(removed.values()))
-
-    def _file_ref(self, table: str, body: dict) -> FileRef:
-        path = str(Path(self.table_uri(table), body["path"]))
-        values = body.get("partitionValues") or {}
-        return FileRef(path, {k: _value(v) for k, v in values.items()})
-
-
-def _partition_key(body: dict) -> tuple:
-    return tuple(sorted((body.get("partitionValues") or {}).items()))
-
-
-def _follow_rewrite(
-    old: list[FileRef], new: list[FileRef], added: dict[str, FileRef], removed: dict[str, FileRef]
-) -> None:
-    """A compaction of one partition rewrote ``old`` files into ``new`` ones, with the same
-    rows. When it left alone every file added since ``since``, it changed nothing and stays
-    out. When it merged some of them (maybe with older files), the new files now hold their
-    rows: they count as added and the older files merged into them as removed, so what was
-    added less what was removed is still exactly the rows the data changes brought."""
-    if not any(ref.path in added for ref in old):
-        return
-    for ref in old:
-        if added.pop(ref.path, None) is None:
-            removed[ref.path] = ref
-    for ref in new:
-        added[ref.path] = ref
 
 
 def _partition_of(action: dict) -> dict:
