@@ -89,10 +89,11 @@ class Vacuum:
         return len(self.files)
 
     def describe(self) -> str:
+        if not self.files:
+            return "nothing to delete"
         verb = "would delete" if self.dry_run else "deleted"
         size = f" ({human_size(self.bytes_deleted)})" if self.bytes_deleted is not None else ""
-        older = f"older than {self.retention_hours} h"
-        return f"{verb} {self.files_deleted} unreferenced files{size} {older}"
+        return f"{verb} {self.files_deleted} files{size}"
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,7 @@ class Maintenance:
     def describe(self) -> str:
         if self.skipped:
             return f"{self.table}: skipped ({self.skipped})"
-        compaction = self.compaction
-        parts = [compaction.describe() if compaction else "compaction skipped (dry run)"]
-        if self.vacuum is not None:
-            parts.append(self.vacuum.describe())
+        parts = [done.describe() for done in (self.compaction, self.vacuum) if done is not None]
         return f"{self.table}: " + "; ".join(parts)
 
     def metadata(self) -> dict[str, Any]:
