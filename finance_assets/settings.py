@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
+DELTA_DEFAULT_RETENTION_HOURS = 168
+"""Delta Lake's own minimum age of a replaced file before a vacuum may delete it (7 days)."""
 
 
 class ConfigError(ValueError):
@@ -270,6 +272,15 @@ class Settings(BaseSettings):
         "WARN", validation_alias=_env("FINANCE_FRESHNESS_SEVERITY")
     )
     ops_default_running: bool = Field(True, validation_alias=_env("FINANCE_OPS_DEFAULT_RUNNING"))
+    vacuum_retention_hours: int = Field(
+        DELTA_DEFAULT_RETENTION_HOURS,
+        ge=0,
+        validation_alias=_env("FINANCE_VACUUM_RETENTION_HOURS", "vacuum_retention_hours"),
+        description=(
+            "lake maintenance deletes files replaced more than this many hours ago; time "
+            "travel cannot reach versions older than that (default 168 = 7 days, Delta's own)"
+        ),
+    )
     alert_sensor_interval_seconds: int = Field(
         30, ge=5, validation_alias=_env("FINANCE_ALERT_SENSOR_INTERVAL_SECONDS")
     )

@@ -17,7 +17,8 @@ Tables are exposed as ``gold.<table>`` (also plain ``<table>``), ``silver.<datas
 
 Time travel: a :class:`TimeTravel` opens every table as it was at an instant (``--as-of``), or
 one table at a version and every other table as it was when that version was committed
-(``--version``), through delta-rs, so a report is reproduced exactly as it was published.
+(``--version``), through delta-rs, so a report is reproduced exactly as it was published, as
+long as lake maintenance has not deleted that version's files (:class:`VacuumedVersionError`).
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ class MissingTableError(AnalyticsError):
                 f"(FINANCE_LAKE_URI) at a lake that has it"
             )
         super().__init__(message)
+
+
+class VacuumedVersionError(AnalyticsError):
+    """Time travel to a version whose data files lake maintenance has deleted."""
+
+    def __init__(self, layer: str, table: str, version: int, missing: FileNotFoundError):
+        name = Path(str(missing.filename or missing)).name
+        super().__init__(
+            f"{layer}.{table} version {version} can no longer be read: its data files were "
+            f"deleted by lake maintenance (e.g. {name}); time travel reaches back only "
+            "FINANCE_VACUUM_RETENTION_HOURS (finance-assets maintain): read a later version "
+            "or time"
+        )
 
 
 def default_lake() -> str:
@@ -288,7 +302,10 @@ class LakeQuery:
         delta = self._open(layer, table, location, required)
         if delta is None:
             return False
-        dataset = delta_dataset(delta)
+        try:
+            dataset = delta_dataset(delta)
+        except FileNotFoundError as exc:
+            raise VacuumedVersionError(layer, table, delta.version(), exc) from None
         arrow_name = f"__delta_{layer}_{table}"
         self.connection.register(arrow_name, dataset)
         self.connection.execute(f"CREATE VIEW {layer}.{table} AS SELECT * FROM {arrow_name}")

@@ -266,11 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     _materialize_parser(commands)
     _data_parsers(commands)
     _dev_parser(commands)
-    from finance_assets.cli import closing, explain, sql
+    from finance_assets.cli import closing, explain, maintain, sql
 
     sql.add_parser(commands)
     explain.add_parser(commands)
     closing.add_parsers(commands)
+    maintain.add_parser(commands)
     _bench_parser(commands)
     return parser
 

@@ -3,9 +3,10 @@
 A Dagster logger added to each run (``run_config["loggers"]``) receives the run's events as
 they happen. On every finished step it prints one line: the step's place in the run, its
 assets with the rows they wrote (``dagster/row_count``), the partitions, and the seconds it
-took; a check step prints its check and verdict. A step that waits for another run writing
-the same table (its concurrency pool) says so, and a step still running after
-``heartbeat_seconds`` gets a line saying it is still at work, so a long run is never silent.
+took; a check step prints its check and verdict; an op step (lake maintenance) prints the
+one-line ``summary`` of its output metadata. A step that waits for another run writing the same
+table (its concurrency pool) says so, and a step still running after ``heartbeat_seconds``
+gets a line saying it is still at work, so a long run is never silent.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 import dagster as dg
+
+from finance_assets.automation.maintenance import SUMMARY
 
 LOGGER_NAME = "finance_progress"
 HEARTBEAT_SECONDS = 60.0
@@ -32,6 +35,7 @@ class _Step:
     rows: dict[str, int] = field(default_factory=dict)
     partitions: dict[str, set[str]] = field(default_factory=dict)
     checks: dict[str, str | None] = field(default_factory=dict)  # name: None or severity
+    summary: str = ""  # what an op step (not an asset) says it did, from its output metadata
 
 
 def duration(seconds: float) -> str:
@@ -110,6 +114,10 @@ class Progress:
                 self._steps[event.step_key] = _Step(time.monotonic())
             elif kind == "ASSET_MATERIALIZATION":
                 self._materialized(event)
+            elif kind == "STEP_OUTPUT":
+                summary = event.event_specific_data.metadata.get(SUMMARY)
+                if summary is not None:
+                    self._step(event.step_key).summary = str(summary.value)
             elif kind == "ASSET_CHECK_EVALUATION":
                 data = event.event_specific_data
                 step = self._step(event.step_key)
@@ -159,7 +167,7 @@ class Progress:
             verdict = f"failed ({', '.join(filter(None, step.checks.values()))})"
             parts.append(f"check {', '.join(step.checks)} {verdict if failed else 'passed'}")
         else:
-            parts.append(event.step_key)
+            parts.append(step.summary or event.step_key)
         parts.append(f"({duration(time.monotonic() - step.started)})")
         if kind == "STEP_FAILURE":
             parts.append(f"- {failure_message(event)}")

@@ -156,12 +156,20 @@ class CliRun:
         span = Span(first, last, len(keys))
         tags = {RANGE_START_TAG: first, RANGE_END_TAG: last}
         steps = len(job.graph.nodes)
-        return self._execute(job, job_name, steps, span, outcome, tags, run_config)
+        return self._execute(job, job_name, steps, span, outcome, tags, run_config).success
 
     def assets(self, defs: dg.Definitions, keys: list[dg.AssetKey], label: str, outcome) -> bool:
         """Materialize unpartitioned ``keys`` in one run."""
         job = defs.resolve_implicit_global_asset_job_def()
-        return self._execute(job, label, len(keys), None, outcome, asset_selection=keys)
+        return self._execute(job, label, len(keys), None, outcome, asset_selection=keys).success
+
+    def op_job(
+        self, defs: dg.Definitions, job_name: str, run_config: dict, outcome
+    ) -> dg.ExecuteInProcessResult:
+        """Run the unpartitioned op job ``job_name`` (lake maintenance) once."""
+        job = defs.resolve_job_def(job_name)
+        steps = len(job.graph.nodes)
+        return self._execute(job, job_name, steps, None, outcome, run_config=run_config)
 
     def _execute(
         self,
@@ -173,7 +181,7 @@ class CliRun:
         tags=None,
         run_config=None,
         **kwargs,
-    ) -> bool:
+    ) -> dg.ExecuteInProcessResult:
         loggers = console_logging(self.verbose)
         if self.progress is not None:
             job = job.with_logger_defs({**job.loggers, LOGGER_NAME: self.progress.logger_def()})
@@ -197,7 +205,7 @@ class CliRun:
         collect(result, outcome)
         if not result.success:
             self.alert(result, outcome)
-        return result.success
+        return result
 
     def alert(self, result, outcome: RunOutcome) -> None:
         """The daemon's run failure alert, for a run this command started."""

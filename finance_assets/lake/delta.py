@@ -16,7 +16,9 @@ Two engines, one interface, so asset code never knows which one runs:
 Incremental gold needs to know what changed in an input since it last read it:
 :meth:`DeltaRsLake.changes` reads the Delta log's commits after a version and returns the
 files added and removed by data changes (compaction is not a change). A table records the
-input versions it was built from in its own commit (``inputs`` in the commit metadata).
+input versions it was built from in its own commit (``inputs`` in the commit metadata); the
+commits of lake maintenance (``lake/maintenance.py``: compaction, vacuum) record nothing and
+are walked past.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -40,7 +42,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
+from finance_assets.lake.maintenance import MAINTENANCE_OPERATIONS
 from finance_assets.landing.zone import is_s3, local_path
+
+if TYPE_CHECKING:
+    from finance_assets.lake.maintenance import Compaction, Vacuum
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 NOTE_PREFIX = "finance."
@@ -267,6 +273,22 @@ class Lake(Protocol):
     def append_rows(
         self, rows: pa.Table, table: str, partition_by: Sequence[str] = ()
     ) -> WriteResult: ...
+    def compact(self, table: str, where: Where | None = None) -> Compaction: ...
+    def vacuum(self, table: str, retention_hours: int, dry_run: bool = False) -> Vacuum: ...
+
+
+class VacuumedFilesError(FileNotFoundError):
+    """Data files a read needs were deleted by a vacuum: the version they belong to is older
+    than the retention (``FINANCE_VACUUM_RETENTION_HOURS``)."""
+
+    def __init__(self, table: str, missing: Sequence[str], version: int | None = None):
+        self.table, self.missing, self.version = table, tuple(missing), version
+        what = f"version {version} of {table}" if version is not None else f"files of {table}"
+        super().__init__(
+            f"{what} can no longer be read: {len(missing)} of its data files were deleted by "
+            f"a vacuum (e.g. {Path(missing[0]).name}); time travel reaches back only "
+            "FINANCE_VACUUM_RETENTION_HOURS"
+        )
 
 
 class ConcurrentWriteError(RuntimeError):
@@ -370,12 +392,12 @@ class DeltaRsLake:
 
         table_dir = Path(self.table_uri(table))
         schema = to_arrow_schema(spark_schema, timezone="UTC")
-        commit = CommitProperties(
-            custom_metadata={
-                INPUTS: json.dumps(dict(inputs or {}), sort_keys=True),
-                **_notes(notes),
-            }
-        )
+        custom_metadata = {INPUTS: json.dumps(dict(inputs or {}), sort_keys=True), **_notes(notes)}
+        commit = CommitProperties(custom_metadata=custom_metadata)
+        # delta-rs would rebase a lost race itself, but it ignores files a compaction rewrote
+        # (dataChange false) and would keep the compacted copy of a replaced partition: every
+        # race comes back here instead, and is retried from a fresh snapshot.
+        no_rebase = CommitProperties(custom_metadata=custom_metadata, max_commit_retries=0)
         if not self.exists(table):
             try:
                 create_table_with_add_actions(
@@ -400,7 +422,7 @@ class DeltaRsLake:
                     schema=schema,
                     partition_by=partition_by or None,
                     partition_filters=where.delta_filters() if where else None,
-                    commit_properties=commit,
+                    commit_properties=no_rebase,
                 )
                 return self._result(table, actions)
             except CommitFailedError as exc:
@@ -412,7 +434,8 @@ class DeltaRsLake:
 
     def _concurrent_clash(self, table: str, read_version: int, where: Where | None) -> str | None:
         """What commits made after ``read_version`` did to the partitions of ``where`` (None:
-        they touched only other partitions, so this write can be committed on top of them)."""
+        they touched only other partitions, or changed no data (maintenance), so this write
+        can be committed on top of them)."""
         log = Path(self.table_uri(table), "_delta_log")
         version, touched = read_version + 1, set()
         while (log / f"{version:020d}.json").exists():
@@ -429,7 +452,7 @@ class DeltaRsLake:
         if version == read_version + 1:
             return "no newer commit was found"
         if where is None:
-            return f"versions {read_version + 1}..{version - 1} rewrote it"
+            return f"versions {read_version + 1}..{version - 1} rewrote it" if touched else None
         clashing = sorted(str(v) for v in touched if v is None or where.contains(v))
         if not clashing:
             return None
@@ -489,6 +512,22 @@ class DeltaRsLake:
             return actions
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    # --- maintenance ------------------------------------------------------------------
+
+    def compact(self, table: str, where: Where | None = None) -> Compaction:
+        """Rewrite the small files of each partition (of ``where``) into larger ones, in a
+        commit that changes no data (see ``lake/maintenance.py``)."""
+        from finance_assets.lake.maintenance import compact_delta_rs
+
+        filters = where.delta_filters() if where is not None else None
+        return compact_delta_rs(table, self.table_uri(table), filters)
+
+    def vacuum(self, table: str, retention_hours: int, dry_run: bool = False) -> Vacuum:
+        """Delete the files no version younger than ``retention_hours`` references."""
+        from finance_assets.lake.maintenance import vacuum_delta_rs
+
+        return vacuum_delta_rs(table, self.table_uri(table), retention_hours, dry_run)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -568,7 +607,14 @@ class DeltaRsLake:
         paths = [f.path for f in files]
         if not paths:
             return spark.createDataFrame([], schema)
-        frame = spark.read.schema(schema).option("basePath", self.table_uri(table)).parquet(*paths)
+        reader = spark.read.schema(schema).option("basePath", self.table_uri(table))
+        try:
+            frame = reader.parquet(*paths)
+        except Exception:
+            missing = [p for p in paths if not Path(p).exists()]
+            if missing:  # Spark's own error is a JVM stack trace naming one path
+                raise VacuumedFilesError(table, missing, version) from None
+            raise
         return frame.select(*schema.fieldNames())
 
     def spark_schema(self, table: str, version: int | None = None) -> T.StructType:
@@ -630,22 +676,32 @@ class DeltaRsLake:
     # --- what changed -----------------------------------------------------------------
 
     def inputs(self, table: str, version: int | None = None) -> dict[str, int]:
-        """The input versions a commit (default: the latest) was computed from."""
+        """The input versions a commit (default: the latest) was computed from; for a
+        maintenance commit, those of the data commit before it."""
         info = self._commit_info(table, version)
         if not info.get(INPUTS):
             return {}
         return {k: int(v) for k, v in json.loads(info[INPUTS]).items() if v is not None}
 
     def notes(self, table: str) -> dict[str, str]:
-        """The notes (``finance.*`` keys other than inputs) of the table's latest commit."""
+        """The notes (``finance.*`` keys other than inputs) of the table's latest data commit
+        (maintenance commits are walked past)."""
         info = self._commit_info(table)
         return {k: v for k, v in info.items() if k.startswith(NOTE_PREFIX) and k != INPUTS}
 
     def _commit_info(self, table: str, version: int | None = None) -> dict:
-        """The commitInfo of a commit (default: the latest); {} when there is none."""
+        """The commitInfo of the latest data commit at or before ``version`` (default: the
+        latest): a compaction or vacuum changes no data and records no inputs or notes, so it
+        is walked past. {} when there is none (or its log entry was cleaned up)."""
         version = self.version(table) if version is None else version
-        if version is None:
-            return {}
+        while version is not None and version >= 0:
+            info = self._commit_info_at(table, version)
+            if info.get("operation") not in MAINTENANCE_OPERATIONS:
+                return info
+            version -= 1
+        return {}
+
+    def _commit_info_at(self, table: str, version: int) -> dict:
         commit = Path(self.table_uri(table), "_delta_log", f"{version:020d}.json")
         if not commit.exists():
             return {}
@@ -674,6 +730,8 @@ class DeltaRsLake:
                 action = json.loads(line)
                 for kind, into, other in (("add", added, removed), ("remove", removed, added)):
                     body = action.get(kind)
+                    # A compaction's files hold the rows of the files it replaced: skipping
+                    # them keeps added less removed equal to the rows data changes brought.
                     if not body or not body.get("dataChange", True):
                         continue
                     path = str(Path(self.table_uri(table), body["path"]))
@@ -937,6 +995,19 @@ class SparkDeltaLake:
         version: int | None = None,
     ) -> DataFrame:
         raise NotImplementedError("spark-delta tables are read by predicate, not by file")
+
+    def compact(self, table: str, where: Where | None = None) -> Compaction:
+        """``OPTIMIZE`` (of the partitions of ``where``)."""
+        from finance_assets.lake.maintenance import compact_spark
+
+        return compact_spark(self._session(), table, self._spark_name(table), where)
+
+    def vacuum(self, table: str, retention_hours: int, dry_run: bool = False) -> Vacuum:
+        """``VACUUM ... RETAIN n HOURS`` (``DRY RUN`` on a dry run)."""
+        from finance_assets.lake.maintenance import vacuum_spark
+
+        name = self._spark_name(table)
+        return vacuum_spark(self._session(), table, name, retention_hours, dry_run)
 
 
 def empty_like(spark: SparkSession, schema: T.StructType) -> DataFrame:

@@ -18,6 +18,12 @@ class LakeResource(dg.ConfigurableResource):
     uri: str = Field(description="Local folder (delta-rs) or any Delta location (spark-delta)")
     engine: str = Field(default="delta-rs", description="delta-rs or spark-delta")
 
+    @property
+    def commits_through_spark(self) -> bool:
+        """Whether the engine needs the Spark session even for work that reads no rows
+        (compaction and vacuum are Spark SQL on spark-delta, delta-rs alone otherwise)."""
+        return self.engine == "spark-delta"
+
     def lake(self) -> Lake:
         if self.engine == "delta-rs":
             return DeltaRsLake(self.uri)

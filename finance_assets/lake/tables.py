@@ -34,8 +34,11 @@ class Table:
     @property
     def pool(self) -> str:
         """The Dagster concurrency pool of the step that writes the table: with the instance's
-        default pool limit of 1, two runs never write the same table at the same time."""
-        return f"lake:{self.path}"
+        default pool limit of 1, two runs never write the same table at the same time (nor
+        maintain it while it is written). Quarantined rows are written by the step of their
+        silver table, so a quarantine table shares that table's pool."""
+        layer = "silver" if self.layer == "quarantine" else self.layer
+        return f"lake:{layer}/{self.name}"
 
 
 def landing(dataset: Dataset) -> Table:

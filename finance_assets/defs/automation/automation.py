@@ -17,6 +17,10 @@ from finance_assets.automation.freshness import (
 )
 from finance_assets.automation.jobs import build_jobs
 from finance_assets.automation.landing_sensor import build_landing_sensor
+from finance_assets.automation.maintenance import (
+    build_maintenance_job,
+    build_maintenance_schedule,
+)
 from finance_assets.automation.schedules import build_daily_schedule
 from finance_assets.lake.partitions import build_partitioning
 from finance_assets.settings import current_settings
@@ -31,10 +35,15 @@ def defs() -> dg.Definitions:
     freshness_job, freshness_schedule = build_freshness_job_and_schedule(settings)
     # Freshness is judged on its own schedule, not inside the runs that make the data.
     not_in_runs = dg.AssetSelection.checks(freshness_checks)
+    maintenance = build_maintenance_job(settings)
     return dg.Definitions(
         asset_checks=[freshness_checks],
-        jobs=[*build_jobs(not_in_runs), freshness_job],
-        schedules=[build_daily_schedule(partitions, settings), freshness_schedule],
+        jobs=[*build_jobs(not_in_runs), freshness_job, maintenance],
+        schedules=[
+            build_daily_schedule(partitions, settings),
+            freshness_schedule,
+            build_maintenance_schedule(maintenance, settings),
+        ],
         sensors=[
             build_landing_sensor(partitions, settings),
             build_automation_sensor(settings.ops_default_running),

@@ -430,8 +430,8 @@ def _merged_customers(run: GoldRun, changes, version: int) -> DataFrame | None:
         added = run.lake.read_files(run.spark, sales, changes.added).cache()
         removed = run.lake.read_files(run.spark, sales, changes.removed).cache()
         losing = [r[0] for r in transforms.customers_losing_order_days(added, removed).collect()]
-    except Exception as exc:
-        if "does not exist" not in str(exc):
+    except Exception as exc:  # a removed file that is gone: Spark says "path does not exist"
+        if "does not exist" not in str(exc) and not isinstance(exc, FileNotFoundError):
             raise
         return None
     current = run.lake.read(run.spark, CUSTOMER_360.table.path)
