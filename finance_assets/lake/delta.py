@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -42,11 +42,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-from finance_assets.lake.maintenance import MAINTENANCE_OPERATIONS
+from finance_assets.lake.maintenance import (
+    MAINTENANCE_OPERATIONS,
+    Compaction,
+    Vacuum,
+    compact_delta_rs,
+    compact_spark,
+    vacuum_delta_rs,
+    vacuum_spark,
+)
 from finance_assets.landing.zone import is_s3, local_path
-
-if TYPE_CHECKING:
-    from finance_assets.lake.maintenance import Compaction, Vacuum
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 NOTE_PREFIX = "finance."
@@ -518,15 +523,11 @@ class DeltaRsLake:
     def compact(self, table: str, where: Where | None = None) -> Compaction:
         """Rewrite the small files of each partition (of ``where``) into larger ones, in a
         commit that changes no data (see ``lake/maintenance.py``)."""
-        from finance_assets.lake.maintenance import compact_delta_rs
-
         filters = where.delta_filters() if where is not None else None
         return compact_delta_rs(table, self.table_uri(table), filters)
 
     def vacuum(self, table: str, retention_hours: int, dry_run: bool = False) -> Vacuum:
         """Delete the files no version younger than ``retention_hours`` references."""
-        from finance_assets.lake.maintenance import vacuum_delta_rs
-
         return vacuum_delta_rs(table, self.table_uri(table), retention_hours, dry_run)
 
     # --- reading ----------------------------------------------------------------------
@@ -998,14 +999,11 @@ class SparkDeltaLake:
 
     def compact(self, table: str, where: Where | None = None) -> Compaction:
         """``OPTIMIZE`` (of the partitions of ``where``)."""
-        from finance_assets.lake.maintenance import compact_spark
-
-        return compact_spark(self._session(), table, self._spark_name(table), where)
+        predicate = where.sql() if where is not None else None
+        return compact_spark(self._session(), table, self._spark_name(table), predicate)
 
     def vacuum(self, table: str, retention_hours: int, dry_run: bool = False) -> Vacuum:
         """``VACUUM ... RETAIN n HOURS`` (``DRY RUN`` on a dry run)."""
-        from finance_assets.lake.maintenance import vacuum_spark
-
         name = self._spark_name(table)
         return vacuum_spark(self._session(), table, name, retention_hours, dry_run)
 

@@ -30,14 +30,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from finance_assets.settings import DELTA_DEFAULT_RETENTION_HOURS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-    from finance_assets.lake.delta import Lake, Where
 
 COMPACT_ATTEMPTS = 3
 """Compactions tried when data writes keep committing to the table meanwhile."""
@@ -94,6 +92,14 @@ class Vacuum:
         verb = "would delete" if self.dry_run else "deleted"
         size = f" ({human_size(self.bytes_deleted)})" if self.bytes_deleted is not None else ""
         return f"{verb} {self.files_deleted} files{size}"
+
+
+class MaintainedLake(Protocol):
+    """What maintenance needs of a lake (``lake.delta.Lake`` implements it)."""
+
+    def exists(self, table: str) -> bool: ...
+    def compact(self, table: str, where: Any = None) -> Compaction: ...
+    def vacuum(self, table: str, retention_hours: int, dry_run: bool = False) -> Vacuum: ...
 
 
 @dataclass(frozen=True)
@@ -153,11 +159,11 @@ def retention_warning(retention_hours: int) -> str | None:
 
 
 def maintain(
-    lake: Lake,
+    lake: MaintainedLake,
     table: str,
     retention_hours: int,
     dry_run: bool = False,
-    where: Where | None = None,
+    where: Any = None,
 ) -> Maintenance:
     """Compact ``table`` (only the partitions of ``where``, when given; not on a dry run),
     then vacuum it with ``retention_hours``."""
@@ -243,9 +249,12 @@ def _file_size(root: Path, path: str) -> int:
 # --- Spark with Delta Lake (Databricks) ----------------------------------------------------
 
 
-def compact_spark(spark: SparkSession, table: str, name: str, where: Where | None) -> Compaction:
-    """``OPTIMIZE`` of a native Delta table (``name`` as Spark SQL names it)."""
-    sql = f"OPTIMIZE {name}" + (f" WHERE {where.sql()}" if where is not None else "")
+def compact_spark(
+    spark: SparkSession, table: str, name: str, predicate: str | None = None
+) -> Compaction:
+    """``OPTIMIZE`` of a native Delta table (``name`` as Spark SQL names it; ``predicate``:
+    the partitions to compact, as SQL)."""
+    sql = f"OPTIMIZE {name}" + (f" WHERE {predicate}" if predicate else "")
     row = spark.sql(sql).first()
     metrics = row["metrics"] if row is not None else None
     if metrics is None:
