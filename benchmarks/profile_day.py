@@ -9,6 +9,8 @@ Also counts py4j round trips. A development tool, not a benchmark figure:
     .venv/bin/python -m benchmarks.profile_day --days 30 --orders-per-day 200
 
 With ``--empty expenses``, no expenses drop lands on the profiled days (an empty partition).
+To see what a fresh process pays, build the history once with ``--history-only``, then profile
+the next day in a new process with ``--reuse-lake`` (copy the lake first to repeat it).
 """
 
 from __future__ import annotations
@@ -154,6 +156,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="days profiled after the history")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cprofile", type=Path, help="write a cProfile of the last day here")
+    parser.add_argument("--history-only", action="store_true", help="materialize the history, stop")
+    parser.add_argument(
+        "--reuse-lake", action="store_true", help="the work dir's lake holds the history already"
+    )
     parser.add_argument(
         "--empty", choices=["orders", "payments", "expenses"], help="no drop of it on profiled days"
     )
@@ -169,7 +175,8 @@ def main() -> None:
     end = args.start + timedelta(days=args.days - 1)
     last = end + timedelta(days=args.repeat)
     os.environ.setdefault("DAGSTER_HOME", str(work / "dagster_home"))
-    shutil.rmtree(lake, ignore_errors=True)
+    if not args.reuse_lake:
+        shutil.rmtree(lake, ignore_errors=True)
     if not landing.exists():
         generate(
             str(landing),
@@ -188,9 +195,14 @@ def main() -> None:
     spark = build_session("local", build_resources(settings)["spark"].spark_config)
     import finance_assets.cli.runs as cli
 
-    t0 = time.perf_counter()
-    outcome = cli.materialize(str(landing), str(lake), args.start, end)
-    print(f"history {args.start}..{end}: {time.perf_counter() - t0:.1f} s ok={outcome.succeeded}")
+    if not args.reuse_lake:
+        t0 = time.perf_counter()
+        outcome = cli.materialize(str(landing), str(lake), args.start, end)
+        print(
+            f"history {args.start}..{end}: {time.perf_counter() - t0:.1f} s ok={outcome.succeeded}"
+        )
+    if args.history_only:
+        return
     reports = []
     for i in range(args.repeat):
         day = end + timedelta(days=i + 1)

@@ -7,7 +7,8 @@
 3. Debian's headless Chromium, driven by Playwright, looks at what a new user sees: the
    lineage of the six groups (landing, bronze, silver, quarantine, gold, analytics) without
    errors; every gold table materialized with its checks passed; the freshness check passed
-   for yesterday; the demo's runs, green, on the Runs page; then one partition of
+   for the partition due (yesterday once the 06:00 deadline has passed, the day before until
+   then); the demo's runs, green, on the Runs page; then one partition of
    ``silver/orders`` launched from its asset page (the partition picker is the first dialog)
    and finishing green.
 
@@ -32,6 +33,7 @@ import pytest
 
 from finance_assets.automation.schedules import DAILY_SCHEDULE
 from finance_assets.gold.tables import gold_tables
+from finance_assets.settings import Settings
 from finance_assets_tests.support.dagster_dev import (
     LOCATION,
     REPO,
@@ -65,6 +67,8 @@ ORDERS_PER_DAY = 3
 DEMO_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 600
 UI_TIMEOUT_MS = 90_000
+# The freshness deadline a quick start runs with (clean_environment drops FINANCE_* settings).
+DEFAULT_DEADLINE = Settings.model_fields["freshness_deadline"].default
 GROUPS = ("landing", "bronze", "silver", "quarantine", "gold", "analytics")
 LAUNCHED = ("silver", "orders")
 DEMO_JOBS = ("daily_assets", "monthly_assets", "gold_freshness_checks")
@@ -99,8 +103,17 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-def _run_demo(home: Path, data: Path) -> tuple[date, date]:
-    """``finance-assets demo`` into ``data`` and the instance ``home``; its first and last day."""
+def _due_day(at: datetime, last: date) -> date:
+    """The daily partition a freshness check evaluated at ``at`` expects: the demo's last day
+    (yesterday) once today's deadline has passed, the day before until then."""
+    deadline = datetime.combine(at.date(), DEFAULT_DEADLINE, tzinfo=timezone.utc)
+    return last if at >= deadline else last - timedelta(days=1)
+
+
+def _run_demo(home: Path, data: Path) -> tuple[date, date, set[date]]:
+    """``finance-assets demo`` into ``data`` and the instance ``home``: its first and last day,
+    and the day (or, across a deadline, the days) its freshness checks expected."""
+    started = datetime.now(timezone.utc)
     result = subprocess.run(
         [
             str(VENV / "bin" / "finance-assets"),
@@ -116,6 +129,7 @@ def _run_demo(home: Path, data: Path) -> tuple[date, date]:
         text=True,
         timeout=DEMO_TIMEOUT_S,
     )
+    ended = datetime.now(timezone.utc)
     (ARTIFACTS / "demo.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Freshness: all gold fresh" in result.stdout, result.stdout[-3000:]
@@ -123,7 +137,7 @@ def _run_demo(home: Path, data: Path) -> tuple[date, date]:
     first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
     assert last == yesterday, days  # the demo ends yesterday (FINANCE_TIMEZONE is UTC here)
-    return first, last
+    return first, last, {_due_day(started, last), _due_day(ended, last)}
 
 
 def test_quick_start_shows_a_green_populated_ui(tmp_path):
@@ -132,7 +146,7 @@ def test_quick_start_shows_a_green_populated_ui(tmp_path):
         shutil.rmtree(ARTIFACTS)
     ARTIFACTS.mkdir(parents=True)
     home, data = tmp_path / "dagster_home", tmp_path / "data"
-    first, last = _run_demo(home, data)
+    first, last, due = _run_demo(home, data)
     env = clean_environment(
         DAGSTER_HOME=str(home),
         FINANCE_LANDING_URI=str(data / "landing"),
@@ -141,12 +155,12 @@ def test_quick_start_shows_a_green_populated_ui(tmp_path):
     with DevServer(make_dev_command, env, ARTIFACTS) as dev:
         _assert_gold_materialized_and_checked(dev, first, last)
         _assert_next_scheduled_day_follows_the_demo(dev, last)
-        _drive_the_ui(dev, last)
+        _drive_the_ui(dev, last, due)
     _assert_no_warnings_from_our_code(dev)
     _publish_readme_screenshots()
 
 
-def _drive_the_ui(dev: DevServer, last: date) -> None:
+def _drive_the_ui(dev: DevServer, last: date, due: set[date]) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -162,7 +176,7 @@ def _drive_the_ui(dev: DevServer, last: date) -> None:
                 lambda button: button.dispatch_event("click"),
             )
             try:
-                _look_around(page, dev, last)
+                _look_around(page, dev, due)
                 _launch_one_partition(page, dev, last)
             except BaseException:
                 page.screenshot(path=str(ARTIFACTS / "failure.png"))
@@ -213,7 +227,7 @@ def _assert_next_scheduled_day_follows_the_demo(dev: DevServer, last: date) -> N
     assert tags["dagster/partition"] == (last + timedelta(days=1)).isoformat(), (at, tags)
 
 
-def _look_around(page, dev: DevServer, last: date) -> None:
+def _look_around(page, dev: DevServer, due: set[date]) -> None:
     # The lineage: six groups, left to right, collapsed into one box each.
     page.goto(f"{dev.base}/asset-groups")
     graph = page.locator("foreignObject")
@@ -242,12 +256,13 @@ def _look_around(page, dev: DevServer, last: date) -> None:
     )
     page.set_viewport_size({"width": 1440, "height": 900})
 
-    # The freshness check of a daily gold table: yesterday's partition exists, passed.
+    # The freshness check of a daily gold table: the due partition exists, passed.
     page.goto(f"{dev.base}/assets/gold/daily_kpi?view=checks")
     check = page.get_by_title("fresh_by_deadline").first.locator("xpath=..")
     check.get_by_text("Succeeded").wait_for()
     check.click()  # the page opens on the first check by name, which may be another one
-    page.get_by_text(last.isoformat(), exact=True).first.wait_for()  # expected_partition
+    expected = re.compile("^(" + "|".join(d.isoformat() for d in sorted(due)) + ")$")
+    page.get_by_text(expected).first.wait_for()  # expected_partition
     page.screenshot(path=str(ARTIFACTS / "03-checks-passed.png"))
 
     # The demo's runs, green.
