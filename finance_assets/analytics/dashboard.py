@@ -53,6 +53,10 @@ DASHBOARD_FOLDER = "dashboard"
 DASHBOARD_FILE = "index.html"
 TOP_CUSTOMERS = 10
 LATEST_RESTATEMENTS = 20
+# The payment success table lists the latest month of days, each linked to its drill-down
+# pages; the chart shows every day. Older days are explained with ``finance-assets explain``.
+# This keeps a day's dashboard build from growing with the history.
+DAILY_TABLE_DAYS = 31
 
 
 def dashboard_path(lake: str) -> Path:
@@ -138,12 +142,15 @@ def _section(key: str, query: LakeQuery, build) -> Section:
     return section
 
 
-def collect(lake: str, query: LakeQuery | None = None) -> DashboardData:
+def collect(
+    lake: str, query: LakeQuery | None = None, daily_days: int = DAILY_TABLE_DAYS
+) -> DashboardData:
     """Read everything the dashboard shows from the lake's gold tables (on ``query`` when
-    given, so the drill-down pages read the same snapshot)."""
+    given, so the drill-down pages read the same snapshot). ``daily_days``: days the daily
+    table lists (the latest ones)."""
     if query is None:
         with LakeQuery(lake) as own:
-            return collect(lake, own)
+            return collect(lake, own, daily_days)
 
     def monthly(section: Section) -> None:
         query.register("gold", "monthly_financial_report")
@@ -181,6 +188,7 @@ def collect(lake: str, query: LakeQuery | None = None) -> DashboardData:
 
     def success(section: Section) -> None:
         section.rows = _records(get("payment_success_rate_by_day").run(query))
+        section.extra = {"table_days": max(daily_days, 0)}
 
     def aging(section: Section) -> None:
         section.rows = _records(get("outstanding_by_age").run(query))
@@ -697,7 +705,7 @@ def shown_figures(data: DashboardData) -> list[Figure]:
     for r in s["top_customers"].rows:
         for column in ("total_paid", "outstanding_amount"):
             figures.append(Figure("customer_360", column, None, r["customer_id"]))
-    for r in s["payment_success"].rows:
+    for r in _daily_table_rows(s["payment_success"]):
         day = date.fromisoformat(r["date"])
         for column in ("payment_attempts", "successful_payments"):
             figures.append(Figure("daily_kpi", column, day, None))
@@ -706,6 +714,12 @@ def shown_figures(data: DashboardData) -> list[Figure]:
         if figure is not None:
             figures.append(figure)
     return figures
+
+
+def _daily_table_rows(section: Section) -> list[dict]:
+    """The latest days of the payment success section: those its table lists and links."""
+    days = section.extra.get("table_days", 0)
+    return section.rows[-days:] if days else []
 
 
 def _monthly_figure(column: str, month: str) -> Figure:
@@ -859,13 +873,21 @@ def render_html(data: DashboardData) -> str:
             customer_link,
         ),
     )
+    daily_rows = _daily_table_rows(s["payment_success"])
+    listed = (
+        f" The table lists the latest {len(daily_rows)} of {len(s['payment_success'].rows)} "
+        "days; explain an older one with finance-assets explain."
+        if len(daily_rows) < len(s["payment_success"].rows)
+        else ""
+    )
     success = _card(
         s["payment_success"],
         "Payment success rate by day",
-        "Successful payment attempts / all attempts that day (each payment row is one attempt).",
+        "Successful payment attempts / all attempts that day (each payment row is one attempt)."
+        + listed,
         payment_success_chart(s["payment_success"])
         + _figures_table(
-            s["payment_success"].rows,
+            daily_rows,
             [
                 ("date", "Date", "text"),
                 ("payment_attempts", "Attempts", "int"),
@@ -974,13 +996,15 @@ def metadata_markdown(data: DashboardData) -> dict[str, str]:
     return out
 
 
-def write_dashboard(lake: str, path: Path | None = None) -> tuple[Path, DashboardData]:
+def write_dashboard(
+    lake: str, path: Path | None = None, daily_days: int = DAILY_TABLE_DAYS
+) -> tuple[Path, DashboardData]:
     """Build the dashboard from ``lake`` and write it atomically to ``path``, with a
-    drill-down page per figure shown next to it."""
+    drill-down page per figure shown next to it (``daily_days``: see :func:`collect`)."""
     target = path or dashboard_path(lake)
     target.parent.mkdir(parents=True, exist_ok=True)
     with LakeQuery(lake) as query:
-        data = collect(lake, query)
+        data = collect(lake, query, daily_days)
         data.links = write_pages(query, shown_figures(data), target.parent)
     handle, temporary = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=target.parent)
     try:

@@ -33,3 +33,29 @@ def test_the_dashboard_shows_the_latest_restatements(audit_lake):
     page = f"explain/sales_performance-{ORDER_DAY}-{audit_lake.order_id}-total_paid.html"
     assert f'href="{page}"' in html
     assert (audit_lake.lake / "dashboard" / page).is_file()
+
+
+def test_the_daily_table_lists_and_explains_only_the_latest_days(audit_lake, tmp_path):
+    """The chart keeps every day; the table, and so the pages written, only the latest ones:
+    a day's dashboard build does not grow with the history."""
+    from finance_assets.analytics.dashboard import write_dashboard
+
+    path, data = write_dashboard(audit_lake.uri, tmp_path / "index.html", daily_days=2)
+    every_day = [r["date"] for r in data.sections["payment_success"].rows]
+    assert len(every_day) > 2, every_day
+    latest = every_day[-2:]
+    html = path.read_text()
+    daily_pages = {p.name for p in (tmp_path / "explain").glob("daily_kpi-*.html")}
+    assert daily_pages == {
+        f"daily_kpi-{day}-{column}.html"
+        for day in latest
+        for column in ("payment_attempts", "successful_payments")
+    }
+    daily_links = set(re.findall(r'href="explain/(daily_kpi-[^"]+\.html)"', html))
+    assert daily_links == daily_pages
+    chart = re.search(r'<svg[^>]*data-chart="payment_success".*?</svg>', html, re.S)
+    assert chart and all(day in chart.group(0) for day in every_day)
+    assert f"latest 2 of {len(every_day)} days" in _text(html)
+    assert any(
+        p.name.startswith("monthly_financial_report-") for p in (tmp_path / "explain").iterdir()
+    )
