@@ -1003,7 +1003,7 @@ def write_dashboard(
     drill-down page per figure shown next to it (``daily_days``: see :func:`collect`)."""
     target = path or dashboard_path(lake)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with LakeQuery(lake) as query:
+    with LakeQuery(lake, reuse_results=True) as query:
         data = collect(lake, query, daily_days)
         data.links = write_pages(query, shown_figures(data), target.parent)
     handle, temporary = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=target.parent)

@@ -27,6 +27,10 @@ from finance_assets.analytics.explain_output import (
 )
 
 FOLDER = "explain"
+# Rows listed on a page: a month's revenue can be millions of payments. Every row counts in
+# the subtotals and the verdict; the page lists the first ones and names the command that
+# lists them all.
+PAGE_ROWS = 1000
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
 CSS = f"""
 body {{ margin:0; font-family:{FONT}; color:#1f2937; background:#f3f4f6; font-size:14px; }}
@@ -86,8 +90,24 @@ def _table(header: list[tuple[str, bool]], rows: list[list[str]]) -> str:
     )
 
 
-def render_page(explanation: Explanation, dashboard: str = "../index.html") -> str:
+def _first_rows(listed: list, what: str, figure: Figure, limit: int) -> tuple[list, str]:
+    """The first ``limit`` of ``listed``, and a line saying where the rest are."""
+    if len(listed) <= limit:
+        return listed, ""
+    rest = (
+        f"Showing the first {limit:,} of {len(listed):,} {what}; every one of them: "
+        f"<code>{escape(command(figure))} --format csv</code>"
+    )
+    return listed[:limit], f'<p class="muted">{rest}</p>'
+
+
+def render_page(
+    explanation: Explanation, dashboard: str = "../index.html", limit: int = PAGE_ROWS
+) -> str:
+    """The page of one figure; at most ``limit`` rows (and quarantined rows) are listed."""
     e = explanation
+    listed, more_rows = _first_rows(e.rows, "rows", e.figure, limit)
+    held, more_held = _first_rows(e.quarantined, "quarantined rows", e.figure, limit)
     rows = _table(
         [
             ("group", False),
@@ -112,7 +132,7 @@ def render_page(explanation: Explanation, dashboard: str = "../index.html") -> s
                 r.source_file,
                 str(r.source_row),
             ]
-            for r in e.rows
+            for r in listed
         ],
     )
     groups = ""
@@ -141,8 +161,9 @@ def render_page(explanation: Explanation, dashboard: str = "../index.html") -> s
                     ("_source_file", False),
                     ("_source_row", True),
                 ],
-                [quarantined_cells(q) for q in e.quarantined],
+                [quarantined_cells(q) for q in held],
             )
+            + more_held
         )
     css = "ok" if e.ties else "defect"
     versions = ", ".join(s.describe() for s in e.snapshots)
@@ -164,8 +185,9 @@ def render_page(explanation: Explanation, dashboard: str = "../index.html") -> s
 {escape(value_text(e.published))}</span></p>
 <p>Rule: {escape(e.rule)}</p>
 <p class="{css}" data-ties="{str(e.ties).lower()}">{escape(verdict(e))}</p>
-<h2>Rows ({len(e.rows)})</h2>
+<h2>Rows ({len(e.rows):,})</h2>
 {rows}
+{more_rows}
 {groups}
 {quarantined}
 <p class="muted">Read: {escape(versions)}. The same breakdown on the command line:

@@ -255,9 +255,17 @@ class QueryResult:
 
 class LakeQuery:
     """One DuckDB connection with the lake's Delta tables registered as views (as they are
-    now, or as ``travel`` says)."""
+    now, or as ``travel`` says).
 
-    def __init__(self, lake: str | None = None, travel: TimeTravel | None = None):
+    ``reuse_results``: a query asked again with the same parameters returns the first
+    answer. The views are one fixed snapshot, so only queries whose answer depends on nothing
+    else (no ``random()``, no ``now()``) may be asked of such a connection: the dashboard's
+    drill-down pages ask the same questions for several figures (a month's revenue is read
+    for its revenue, its profit and the next month's growth)."""
+
+    def __init__(
+        self, lake: str | None = None, travel: TimeTravel | None = None, reuse_results=False
+    ):
         import duckdb
 
         self.lake = lake or default_lake()
@@ -272,6 +280,7 @@ class LakeQuery:
         self.touched: set[tuple[str, str]] = set()
         """Tables registered or asked for since the caller last cleared it."""
         self._moment: datetime | None = travel.as_of if travel else None
+        self._answers: dict[tuple[str, str], QueryResult] | None = {} if reuse_results else None
 
     def close(self) -> None:
         self.connection.close()
@@ -362,6 +371,15 @@ class LakeQuery:
         return [f"{layer}.{t}" for layer, t in known_tables() if self.register(layer, t, False)]
 
     def run(self, sql: str, params: dict | None = None) -> QueryResult:
+        if self._answers is None:
+            return self._run(sql, params)
+        key = (sql, repr(sorted((params or {}).items())))
+        if key not in self._answers:
+            self._answers[key] = self._run(sql, params)
+        answer = self._answers[key]
+        return QueryResult(answer.columns, answer.types, list(answer.rows))
+
+    def _run(self, sql: str, params: dict | None) -> QueryResult:
         import duckdb
 
         try:

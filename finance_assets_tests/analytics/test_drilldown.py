@@ -59,3 +59,42 @@ def test_the_daily_table_lists_and_explains_only_the_latest_days(audit_lake, tmp
     assert any(
         p.name.startswith("monthly_financial_report-") for p in (tmp_path / "explain").iterdir()
     )
+
+
+def test_a_page_lists_its_first_rows_and_still_adds_up_every_row(audit_lake):
+    """A month's revenue can be millions of payments: the page lists the first ones, counts
+    and subtotals every row, and names the command that lists them all."""
+    from finance_assets.analytics.drilldown import render_page
+    from finance_assets.analytics.explain import explain, figure_for
+
+    figure = figure_for("monthly_financial_report", "revenue", "2024-01")
+    explanation = explain(audit_lake.uri, figure)
+    assert len(explanation.rows) > 1 and explanation.ties
+    page = render_page(explanation, limit=1)
+    listed = re.search(r"<h2>Rows \(([\d,]+)\)</h2>(.*?)</table>", page, re.S)
+    assert listed and int(listed[1].replace(",", "")) == len(explanation.rows)
+    assert listed[2].count("<tr>") == 1 + 1  # the header and one row
+    text = _text(page)
+    assert f"Showing the first 1 of {len(explanation.rows):,} rows" in text
+    assert "finance-assets explain monthly_financial_report --partition 2024-01 " in text
+    assert "exactly the published value" in text  # the verdict counts every row
+    whole = render_page(explanation)
+    assert "Showing the first" not in _text(whole)
+    assert re.search(r"<h2>Rows.*?</table>", whole, re.S)[0].count("<tr>") == 1 + len(
+        explanation.rows
+    )
+
+
+def test_a_connection_that_reuses_results_answers_a_repeated_query_once(audit_lake):
+    from finance_assets.analytics.engine import LakeQuery
+
+    for reuse, expected in ((True, [(1,)]), (False, [(1,), (2,)])):
+        with LakeQuery(audit_lake.uri, reuse_results=reuse) as query:
+            query.connection.execute("CREATE TABLE t AS SELECT 1 AS n")
+            first = query.run("SELECT n FROM t ORDER BY n")
+            first.rows.append((99,))  # a caller's change stays its own
+            query.connection.execute("INSERT INTO t VALUES (2)")
+            assert query.run("SELECT n FROM t ORDER BY n").rows == expected, reuse
+            # another question, or the same one with other parameters, is asked anew
+            assert query.run("SELECT n FROM t WHERE n > $m", {"m": 1}).rows == [(2,)]
+            assert query.run("SELECT n FROM t WHERE n > $m", {"m": 0}).rows == [(1,), (2,)]
