@@ -525,16 +525,33 @@ def monthly_financial_report_asset(
     def monthly_financial_report(
         context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
     ):
+        """The run's months, and the month after them when it is already published: its
+        month-over-month growth reads the revenue of the run's last month."""
         run = GoldRun(context, spark, lake, alerts)
+        following = next_month(run.days.end)
+        extra = [following] if _published_month(run, following) else []
+        last_day = next_month(following) - timedelta(days=1) if extra else run.days.end
+        days = PartitionRange(PARTITION_COLUMN, run.days.start, last_day)
         frame = table.transform(
-            run.calendar(table),
-            run.read(SILVER_PAYMENTS),
-            run.read(SILVER_EXPENSES),
+            transforms.month_frame(run.spark, month_of(days.start), month_of(days.end)),
+            run.lake.read(run.spark, SILVER_PAYMENTS.path, days),
+            run.lake.read(run.spark, SILVER_EXPENSES.path, days),
             _previous_month(run),
         )
-        yield from run.replace(table, frame)
+        where = PartitionRange(table.partition_column, days.start, days.end)
+        why = "its month-over-month growth reads the month before"
+        yield from run.publish(table, frame, where, extra=extra, why=why)
 
     return monthly_financial_report
+
+
+def _published_month(run: GoldRun, month: date) -> bool:
+    """Whether the report already holds ``month`` (from the Delta log, no Spark job)."""
+    path = MONTHLY_FINANCIAL_REPORT.table.path
+    if not run.lake.exists(path):
+        return False
+    where = PartitionSet.of("month", [month])
+    return bool(run.lake.partition_row_counts(run.spark, path, where))
 
 
 def _previous_month(run: GoldRun) -> DataFrame:
