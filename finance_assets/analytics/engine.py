@@ -264,7 +264,10 @@ class LakeQuery:
     for its revenue, its profit and the next month's growth)."""
 
     def __init__(
-        self, lake: str | None = None, travel: TimeTravel | None = None, reuse_results=False
+        self,
+        lake: str | None = None,
+        travel: TimeTravel | None = None,
+        reuse_results: bool = False,
     ):
         import duckdb
 
