@@ -252,6 +252,7 @@ class Lake(Protocol):
         within: Mapping[str, tuple] | None = None,
         version: int | None = None,
     ) -> DataFrame: ...
+    def schema(self, table: str) -> T.StructType: ...
     def read_arrow(
         self, table: str, where: Where | None = None, columns: Sequence[str] | None = None
     ) -> pa.Table: ...
@@ -618,6 +619,10 @@ class DeltaRsLake:
             raise
         return frame.select(*schema.fieldNames())
 
+    def schema(self, table: str) -> T.StructType:
+        """The table's columns as Spark types, from the Delta log (no JVM call)."""
+        return self.spark_schema(table)
+
     def spark_schema(self, table: str, version: int | None = None) -> T.StructType:
         from deltalake import DeltaTable
 
@@ -947,6 +952,9 @@ class SparkDeltaLake:
         for column, (low, high) in (within or {}).items():
             frame = frame.where(F.col(column).between(F.lit(low), F.lit(high)))
         return frame
+
+    def schema(self, table: str) -> T.StructType:
+        return self.read(self._session(), table).schema
 
     def read_arrow(
         self, table: str, where: Where | None = None, columns: Sequence[str] | None = None

@@ -8,14 +8,16 @@ transform that writes a wrong type must still fail the schema check of the empty
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from finance_assets.contract import DATASETS
+from finance_assets.contract import DATASETS, PARTITION_COLUMN
+from finance_assets.lake import tables
+from finance_assets.lake.delta import PartitionRange
 from finance_assets.landing.generate import GenerateConfig, generate
 from finance_assets.settings import Settings
 
@@ -29,8 +31,9 @@ def _last_job_id(spark) -> int:
     return max((jobs.apply(i).jobId() for i in range(jobs.size())), default=-1)
 
 
-def _materialize(tmp_path, spark) -> dg.ExecuteInProcessResult:
-    """Bronze and silver (with quarantine) of expenses for DAY, whose folder is empty."""
+def _materialize(tmp_path, spark, days=(DAY,)) -> dg.ExecuteInProcessResult:
+    """Bronze and silver (with quarantine) of expenses for ``days`` in order (the result of
+    the last), from drops from the first of them to DAY, whose folder is empty."""
     from finance_assets.defs.bronze.assets import build_bronze_asset
     from finance_assets.defs.resources import build_resources
     from finance_assets.defs.silver.assets import build_silver_asset
@@ -39,19 +42,21 @@ def _materialize(tmp_path, spark) -> dg.ExecuteInProcessResult:
     landing, lake = tmp_path / "landing", tmp_path / "lake"
     generate(
         str(landing),
-        GenerateConfig(DAY, DAY, orders_per_day=5, empty_folders={("expenses", DAY)}),
+        GenerateConfig(days[0], DAY, orders_per_day=5, empty_folders={("expenses", DAY)}),
     )
     settings = Settings.load(landing_uri=str(landing), lake_uri=str(lake))
     partitions = build_partitioning(settings)
     assets = [build_bronze_asset(EXPENSES, partitions), build_silver_asset(EXPENSES, partitions)]
     landing_asset = dg.AssetSpec(("landing", "expenses"), partitions_def=partitions.daily)
-    return dg.materialize(
-        [*assets, landing_asset],
-        selection=dg.AssetSelection.assets(*[key for a in assets for key in a.keys]),
-        partition_key=DAY.isoformat(),
-        resources=build_resources(settings),
-        raise_on_error=False,
-    )
+    for day in days:
+        result = dg.materialize(
+            [*assets, landing_asset],
+            selection=dg.AssetSelection.assets(*[key for a in assets for key in a.keys]),
+            partition_key=day.isoformat(),
+            resources=build_resources(settings),
+            raise_on_error=False,
+        )
+    return result
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -81,6 +86,39 @@ def test_an_empty_partition_runs_no_spark_job_and_passes_its_checks(spark, tmp_p
     assert checks["bronze/expenses_raw:landing_records_reconcile"].metadata[
         "files_checked"
     ].value == (0)
+
+
+def test_an_empty_day_of_an_existing_table_commits_its_schema_without_analysing_rules(
+    spark, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once silver and quarantine exist, a day without a drop takes their columns from the
+    Delta log: the rules' plan, which a fresh process would pay a Spark analysis for, is not
+    built, and the tables keep their schemas."""
+    import finance_assets.defs.silver.assets as silver
+    from finance_assets.lake.delta import DeltaRsLake
+
+    analysed = []
+    monkeypatch.setattr(silver, "classify", _counting(silver.classify, analysed))
+    result = _materialize(tmp_path, spark, days=(DAY - timedelta(days=1), DAY))
+
+    assert result.success
+    assert len(analysed) == 1, "only the day with a drop classifies bronze"
+    checks = _checks(result)
+    assert all(c.passed for c in checks.values()), checks
+    assert checks["silver/expenses:pandera_schema"].metadata["rows_checked"].value == 0
+    lake = DeltaRsLake(str(tmp_path / "lake"))
+    for table in (tables.silver(EXPENSES).path, tables.quarantine(EXPENSES).path):
+        the_day = PartitionRange(PARTITION_COLUMN, DAY, DAY)
+        assert lake.partition_row_counts(spark, table, the_day) == {}
+        assert lake.schema(table) == lake.spark_schema(table, version=0)
+
+
+def _counting(function, calls: list):
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    return counted
 
 
 def _text_row_numbers(original):

@@ -75,34 +75,36 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         if not empty:
             bronze = store.read(session, tables.bronze(dataset).path, where)
             classified = classify(bronze, dataset).persist(StorageLevel.MEMORY_AND_DISK)
-        written = {}
+        frames, schemas = {}, {}
         try:
             if silver.key in selected:
-                result, frame = _write(
+                result, frame, schema = _write(
                     store, silver, silver_rows, classified, dataset, where, session
                 )
-                written[silver.path] = frame
+                frames[silver.path], schemas[silver.path] = frame, schema
                 yield dg.MaterializeResult(
-                    asset_key=silver.key, metadata=table_metadata(result, frame.schema)
+                    asset_key=silver.key, metadata=table_metadata(result, schema)
                 )
             if rejected.key in selected:
-                result, frame = _write(
+                result, frame, schema = _write(
                     store, rejected, quarantine_rows, classified, dataset, where, session
                 )
-                written[rejected.path] = frame
+                frames[rejected.path], schemas[rejected.path] = frame, schema
                 by_partition = _reason_counts_by_partition(store, rejected, result, where)
                 reasons = _totals(by_partition)
                 _log_file_problems(context, store, rejected, result, where, reasons)
                 yield dg.MaterializeResult(
                     asset_key=rejected.key,
                     metadata={
-                        **table_metadata(result, frame.schema),
+                        **table_metadata(result, schema),
                         "rows_by_reason": dg.MetadataValue.json(reasons),
                         "rows_by_partition_and_reason": dg.MetadataValue.json(by_partition),
                     },
                 )
-            wrote_nothing = {path: f.schema for path, f in written.items()} if empty else {}
-            scope = CheckScope(context, session, store, where, written, empty=wrote_nothing)
+            if empty:  # no rows written: the checks judge the schemas committed
+                scope = CheckScope(context, session, store, where, empty=schemas)
+            else:
+                scope = CheckScope(context, session, store, where, frames)
             for key, found in checks.items():
                 yield from evaluate_in_step(context, key, found, scope)
         finally:
@@ -113,14 +115,25 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
 
 
 def _write(store, table, rows_of, classified, dataset, where, session):
-    """Replace ``where`` of ``table`` with its rows of ``classified`` (no Spark job when bronze
-    holds nothing there): (write result, the frame written)."""
+    """Replace ``where`` of ``table`` with its rows of ``classified``: (write result, the frame
+    written, its schema). With no bronze rows there (``classified`` None), one commit of no
+    rows and no frame."""
     if classified is None:
-        bronze = store.read(session, tables.bronze(dataset).path, where)
-        frame = rows_of(empty_like(session, _classified_schema(bronze, dataset)), dataset)
-        return store.empty_partitions(frame.schema, table.path, where), frame
+        schema = _schema_of_no_rows(store, table, rows_of, dataset, where, session)
+        return store.empty_partitions(schema, table.path, where), None, schema
     frame = rows_of(classified, dataset)
-    return store.replace_partitions(frame, table.path, where), frame
+    return store.replace_partitions(frame, table.path, where), frame, frame.schema
+
+
+def _schema_of_no_rows(store, table, rows_of, dataset, where, session) -> T.StructType:
+    """The columns an empty write commits and its schema check judges: the table's own once it
+    exists (from the Delta log: a day without a drop costs a fresh process no Spark analysis;
+    no rows change a table's columns, and a transform that changes a type is refused by Delta
+    at its first write of rows), else those classifying bronze gives."""
+    if store.exists(table.path):
+        return store.schema(table.path)
+    bronze = store.read(session, tables.bronze(dataset).path, where)
+    return rows_of(empty_like(session, _classified_schema(bronze, dataset)), dataset).schema
 
 
 _CLASSIFIED_SCHEMAS: dict[tuple[str, str], T.StructType] = {}
