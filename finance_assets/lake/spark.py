@@ -58,7 +58,6 @@ LOCAL_DEFAULTS = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
     "spark.sql.warehouse.dir": os.path.join(os.getcwd(), "spark-warehouse"),
 }
 

@@ -1,7 +1,9 @@
-"""The installed ``finance-assets`` console script works end to end in a fresh process."""
+"""The installed ``finance-assets`` console script works end to end in a fresh process, and
+its ``--json`` output can be parsed (nothing else on standard output)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -50,7 +52,7 @@ def test_console_script_materializes_one_day(tmp_path: Path) -> None:
     env.setdefault("FINANCE_SPARK_DRIVER_MEMORY", "1g")
 
     argv = [_console_script(), "materialize", "--landing", str(landing), "--lake", str(lake)]
-    argv += ["--start", DAY, "--end", DAY]
+    argv += ["--start", DAY, "--end", DAY, "--json"]
     result = subprocess.run(
         argv,
         cwd=tmp_path,
@@ -61,6 +63,8 @@ def test_console_script_materializes_one_day(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    # Standard output is the JSON summary alone: the JVM the process starts logs to stderr.
+    assert json.loads(result.stdout)["status"] == "succeeded", result.stdout
     table = lake / "gold" / "daily_kpi"
     assert (table / "_delta_log").is_dir()
     rows = read_table(str(table)).to_pylist()
