@@ -128,8 +128,8 @@ def _write(store, table, rows_of, classified, dataset, where, session):
 def _schema_of_no_rows(store, table, rows_of, dataset, where, session) -> T.StructType:
     """The columns an empty write commits and its schema check judges: the table's own once it
     exists (from the Delta log: a day without a drop costs a fresh process no Spark analysis;
-    no rows change a table's columns, and a transform that changes a type is refused by Delta
-    at its first write of rows), else those classifying bronze gives."""
+    no rows change a table's columns, and a transform that changes a type fails the schema
+    check of its first write of rows), else those classifying bronze gives."""
     if store.exists(table.path):
         return store.schema(table.path)
     bronze = store.read(session, tables.bronze(dataset).path, where)
