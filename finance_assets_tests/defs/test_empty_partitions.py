@@ -107,8 +107,8 @@ def test_an_empty_day_of_an_existing_table_commits_its_schema_without_analysing_
     assert all(c.passed for c in checks.values()), checks
     assert checks["silver/expenses:pandera_schema"].metadata["rows_checked"].value == 0
     lake = DeltaRsLake(str(tmp_path / "lake"))
+    the_day = PartitionRange(PARTITION_COLUMN, DAY, DAY)
     for table in (tables.silver(EXPENSES).path, tables.quarantine(EXPENSES).path):
-        the_day = PartitionRange(PARTITION_COLUMN, DAY, DAY)
         assert lake.partition_row_counts(spark, table, the_day) == {}
         assert lake.schema(table) == lake.spark_schema(table, version=0)
 
