@@ -4,7 +4,10 @@ breakdown as ``finance-assets explain``: the silver rows with their source file 
 subtotals, whether they add up to the published value, and the quarantined rows apart.
 
 The pages are written with the dashboard, from the same snapshot of the lake, so a figure and
-its breakdown never disagree; like the dashboard they load nothing from anywhere.
+its breakdown never disagree; like the dashboard they load nothing from anywhere. A page of a
+day or a month whose published value and silver and quarantine partitions are unchanged since
+it was written is kept as it is (its fingerprint, :func:`~finance_assets.analytics.explain.
+inputs_of`, is in the page): a day's build explains what changed, not every month again.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable
+from functools import cache
+from hashlib import sha256
 from html import escape
 from pathlib import Path
 
+from finance_assets.analytics import explain, explain_output
 from finance_assets.analytics.charts import FONT
 from finance_assets.analytics.engine import AnalyticsError, LakeQuery
-from finance_assets.analytics.explain import Explanation, Figure, explain_in
+from finance_assets.analytics.explain import Explanation, Figure, explain_in, inputs_of, prefetch
 from finance_assets.analytics.explain_output import (
     counts_as,
     quarantined_cells,
@@ -102,9 +108,13 @@ def _first_rows(listed: list, what: str, figure: Figure, limit: int) -> tuple[li
 
 
 def render_page(
-    explanation: Explanation, dashboard: str = "../index.html", limit: int = PAGE_ROWS
+    explanation: Explanation,
+    dashboard: str = "../index.html",
+    limit: int = PAGE_ROWS,
+    inputs: str | None = None,
 ) -> str:
-    """The page of one figure; at most ``limit`` rows (and quarantined rows) are listed."""
+    """The page of one figure; at most ``limit`` rows (and quarantined rows) are listed.
+    ``inputs``: the fingerprint of what it was made of, kept in the page."""
     e = explanation
     listed, more_rows = _first_rows(e.rows, "rows", e.figure, limit)
     held, more_held = _first_rows(e.quarantined, "quarantined rows", e.figure, limit)
@@ -174,7 +184,7 @@ def render_page(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
-<title>{escape(title)}</title>
+{_inputs_meta(inputs)}<title>{escape(title)}</title>
 <style>{CSS}</style>
 </head>
 <body>
@@ -201,23 +211,56 @@ def render_page(
 def write_pages(query: LakeQuery, figures: Iterable[Figure], dashboard_dir: Path) -> dict:
     """Explain each figure on ``query`` and write its page; returns {figure: relative link}
     for those that could be explained (a figure whose silver tables are missing gets none).
-    Pages of figures no longer shown are removed."""
+    A page whose fingerprint is unchanged is kept; pages of figures no longer shown are
+    removed."""
     folder = dashboard_dir / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     links: dict[Figure, str] = {}
-    for figure in dict.fromkeys(figures):
+    shown = list(dict.fromkeys(figures))
+    prefetch(query, shown)
+    for figure in shown:
+        target = folder / page_name(figure)
         try:
-            explanation = explain_in(query, figure)
+            inputs = inputs_of(query, figure, _code())
+            if inputs is None or _inputs_in(target) != inputs:
+                _write(target, render_page(explain_in(query, figure), inputs=inputs))
         except AnalyticsError:
             continue
-        name = page_name(figure)
-        _write(folder / name, render_page(explanation))
-        links[figure] = f"{FOLDER}/{name}"
+        links[figure] = f"{FOLDER}/{target.name}"
     written = {Path(link).name for link in links.values()}
     for old in folder.glob("*.html"):
         if old.name not in written:
             old.unlink(missing_ok=True)
     return links
+
+
+INPUTS_META = "finance-assets-inputs"
+_INPUTS = re.compile(rf'<meta name="{INPUTS_META}" content="([0-9a-f]+)">')
+
+
+def _inputs_meta(inputs: str | None) -> str:
+    return f'<meta name="{INPUTS_META}" content="{inputs}">\n' if inputs else ""
+
+
+def _inputs_in(page: Path) -> str | None:
+    """The fingerprint a page was written with (None: none, or no such page)."""
+    try:
+        with page.open(encoding="utf-8") as text:
+            head = text.read(2048)
+    except OSError:
+        return None
+    found = _INPUTS.search(head)
+    return found[1] if found else None
+
+
+@cache
+def _code() -> str:
+    """The code a page is made by: a new release's pages are written anew."""
+    digest = sha256()
+    for module in (explain, explain_output):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()
 
 
 def _write(target: Path, text: str) -> None:

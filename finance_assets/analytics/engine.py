@@ -261,7 +261,8 @@ class LakeQuery:
     answer. The views are one fixed snapshot, so only queries whose answer depends on nothing
     else (no ``random()``, no ``now()``) may be asked of such a connection: the dashboard's
     drill-down pages ask the same questions for several figures (a month's revenue is read
-    for its revenue, its profit and the next month's growth)."""
+    for its revenue, its profit and the next month's growth), and keep in ``memo`` what they
+    derived from that snapshot for each other."""
 
     def __init__(
         self,
@@ -284,6 +285,8 @@ class LakeQuery:
         """Tables registered or asked for since the caller last cleared it."""
         self._moment: datetime | None = travel.as_of if travel else None
         self._answers: dict[tuple[str, str], QueryResult] | None = {} if reuse_results else None
+        self.memo: dict[str, object] | None = {} if reuse_results else None
+        self._files: dict[tuple[str, str], list[str]] = {}
 
     def close(self) -> None:
         self.connection.close()
@@ -318,6 +321,7 @@ class LakeQuery:
             dataset = delta_dataset(delta)
         except FileNotFoundError as exc:
             raise VacuumedVersionError(layer, table, delta.version(), exc) from None
+        self._files[(layer, table)] = list(dataset.files)
         arrow_name = f"__delta_{layer}_{table}"
         self.connection.register(arrow_name, dataset)
         self.connection.execute(f"CREATE VIEW {layer}.{table} AS SELECT * FROM {arrow_name}")
@@ -326,6 +330,12 @@ class LakeQuery:
         self._registered.add((layer, table))
         self.touched.add((layer, table))
         return True
+
+    def files(self, layer: str, table: str) -> list[str]:
+        """The data files a registered table is read from (its snapshot's, deletion vectors
+        aside: this product writes none). Delta never rewrites a file in place, so the same
+        files hold the same rows."""
+        return self._files[(layer, table)]
 
     def _open(self, layer: str, table: str, location: str, required: bool) -> DeltaTable | None:
         """The table at the state ``travel`` asks for (None: it did not exist then)."""

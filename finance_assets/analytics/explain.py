@@ -31,12 +31,21 @@ were at an instant or a version (:class:`TimeTravel`).
 from __future__ import annotations
 
 import calendar
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import PurePosixPath
 
-from finance_assets.analytics.engine import AnalyticsError, LakeQuery, Snapshot, TimeTravel
+from finance_assets.analytics.engine import (
+    QUARANTINE_TABLES,
+    SILVER_TABLES,
+    AnalyticsError,
+    LakeQuery,
+    Snapshot,
+    TimeTravel,
+)
 from finance_assets.contract import DEPARTMENTS
 from finance_assets.gold.tables import GoldTable, gold_tables
 
@@ -162,6 +171,9 @@ class Rule:
     describe: Callable[[Figure], str]
     rows: Callable[[LakeQuery, Figure], Breakdown]
     quarantined: Callable[[LakeQuery, Figure], list[QuarantinedRow]]
+    reads_only_its_days: bool = False
+    """Reads only the silver and quarantine partitions of the figure's days (its day, or
+    every day of its month): see :func:`inputs_of`."""
 
 
 # --- reading silver ------------------------------------------------------------------
@@ -213,28 +225,39 @@ def _silver(
     counted: bool = False,
 ) -> list[SourceRow]:
     """Rows of ``silver.<dataset>`` matching ``where``, in date, file and row order."""
+    records = _silver_records(query, source, where, params)
+    return [_source_row(r, source, sign, group, counted) for r in records]
+
+
+def _silver_records(
+    query: LakeQuery, source: Source, where: str, params: dict | None = None, also: str = ""
+) -> list[dict]:
+    """The records :func:`_silver` makes rows of (``also``: one more column to select)."""
     query.register("silver", source.dataset)
-    result = query.run(
+    extra = f", {also}" if also else ""
+    return query.run(
         f"SELECT CAST({source.id} AS VARCHAR) AS row_id, {source.day} AS row_date, "
-        f"{source.detail} AS detail, {source.amount} AS amount, _source_file, _source_row "
-        f"FROM silver.{source.dataset} WHERE {where} "
+        f"{source.detail} AS detail, {source.amount} AS amount, _source_file, _source_row"
+        f"{extra} FROM silver.{source.dataset} WHERE {where} "
         f"ORDER BY {source.day}, _source_file, _source_row",
         params,
+    ).records()
+
+
+def _source_row(
+    r: dict, source: Source, sign: int, group: Callable[[dict], str], counted: bool
+) -> SourceRow:
+    return SourceRow(
+        group=group(r),
+        source=f"silver/{source.dataset}",
+        row_id=r["row_id"],
+        row_date=r["row_date"],
+        detail=r["detail"],
+        amount=None if counted else r["amount"],
+        sign=sign,
+        source_file=r["_source_file"],
+        source_row=r["_source_row"],
     )
-    return [
-        SourceRow(
-            group=group(r),
-            source=f"silver/{source.dataset}",
-            row_id=r["row_id"],
-            row_date=r["row_date"],
-            detail=r["detail"],
-            amount=None if counted else r["amount"],
-            sign=sign,
-            source_file=r["_source_file"],
-            source_row=r["_source_row"],
-        )
-        for r in result.records()
-    ]
 
 
 def _on_days(source: Source, days: list[date], extra: str = "") -> str:
@@ -262,6 +285,10 @@ def _matched(query: LakeQuery, orders: list[tuple[int, date]], success: bool = T
     """The payments matched to these (order_id, order_day) pairs."""
     if not orders:
         return []
+    prefetched = _memo(query, MATCHES)
+    if success and prefetched is not None and all(o in prefetched for o in orders):
+        query.register("silver", "payment_orders")  # read (by prefetch): named on the page
+        return [m for o in dict.fromkeys(orders) for m in prefetched[o]]
     query.register("silver", "payment_orders")
     ids = ", ".join(str(int(o)) for o, _ in orders)
     days = _literal_dates(sorted({d for _, d in orders}))
@@ -294,7 +321,10 @@ def _payment_rows(
     )
     found = {(r["payment_id"], r["partition_date"]): r for r in result.records()}
     rows = []
-    for match in sorted(matches, key=lambda m: (m.order_date, m.order_id, m.payment_day)):
+    in_order = sorted(
+        matches, key=lambda m: (m.order_date, m.order_id, m.payment_day, m.payment_id)
+    )
+    for match in in_order:
         r = found.get((match.payment_id, match.payment_day))
         if r is None:
             raise AnalyticsError(
@@ -473,7 +503,7 @@ def revenue_rule() -> Rule:
     def quarantined(query: LakeQuery, figure: Figure) -> list[QuarantinedRow]:
         return _quarantined(query, "payments", f"{_in_folders(_days(figure))} AND {SUCCESS_RAW}")
 
-    return Rule(describe, rows, quarantined)
+    return Rule(describe, rows, quarantined, reads_only_its_days=True)
 
 
 def expenses_rule() -> Rule:
@@ -486,7 +516,7 @@ def expenses_rule() -> Rule:
     def quarantined(query: LakeQuery, figure: Figure) -> list[QuarantinedRow]:
         return _quarantined(query, "expenses", _in_folders(_days(figure)))
 
-    return Rule(describe, rows, quarantined)
+    return Rule(describe, rows, quarantined, reads_only_its_days=True)
 
 
 def profit_rule() -> Rule:
@@ -506,7 +536,7 @@ def profit_rule() -> Rule:
         paid = _quarantined(query, "payments", f"{_in_folders(days)} AND {SUCCESS_RAW}")
         return paid + _quarantined(query, "expenses", _in_folders(days))
 
-    return Rule(describe, rows, quarantined)
+    return Rule(describe, rows, quarantined, reads_only_its_days=True)
 
 
 def order_value_rule() -> Rule:
@@ -522,7 +552,7 @@ def order_value_rule() -> Rule:
             query, "orders", f"{_in_folders(_days(figure))} AND {NOT_CANCELLED_RAW}"
         )
 
-    return Rule(describe, rows, quarantined)
+    return Rule(describe, rows, quarantined, reads_only_its_days=True)
 
 
 def count_rule(source: Source, what: str, extra: str = "", raw: str = "") -> Rule:
@@ -540,7 +570,7 @@ def count_rule(source: Source, what: str, extra: str = "", raw: str = "") -> Rul
         where = _in_folders(_days(figure)) + (f" AND {raw}" if raw else "")
         return _quarantined(query, source.dataset, where)
 
-    return Rule(describe, rows, quarantined)
+    return Rule(describe, rows, quarantined, reads_only_its_days=True)
 
 
 def _status_count(status: str) -> Rule:
@@ -585,7 +615,7 @@ def orders_paid_rule() -> Rule:
     def quarantined(query: LakeQuery, figure: Figure) -> list[QuarantinedRow]:
         return _quarantined(query, "payments", f"{_in_folders(_days(figure))} AND {SUCCESS_RAW}")
 
-    return Rule(describe, rows, quarantined)
+    return Rule(describe, rows, quarantined, reads_only_its_days=True)
 
 
 def _order_group(match: Match) -> str:
@@ -726,16 +756,17 @@ def _cancelled(row: SourceRow) -> bool:
 # customer_360 --------------------------------------------------------------------------
 
 
-def _customer_orders(query: LakeQuery, figure: Figure, sign: int = 1) -> list[SourceRow]:
-    rows = _silver(
-        query,
-        ORDERS,
-        "customer_id = $customer",
-        {"customer": figure.key},
-        sign=sign,
-        group=lambda r: f"{r['row_date']} order {r['row_id']}",
-    )
-    return rows
+def _customer_order_group(record: dict) -> str:
+    return f"{record['row_date']} order {record['row_id']}"
+
+
+def _customer_orders(query: LakeQuery, figure: Figure) -> list[SourceRow]:
+    prefetched = _memo(query, CUSTOMER_ORDERS)
+    if prefetched is not None and figure.key in prefetched:
+        query.register("silver", "orders")  # read (by prefetch): named on the page
+        return list(prefetched[figure.key])
+    where, params = "customer_id = $customer", {"customer": figure.key}
+    return _silver(query, ORDERS, where, params, group=_customer_order_group)
 
 
 def _customer_payments(query: LakeQuery, orders: list[SourceRow], sign: int) -> list[SourceRow]:
@@ -870,7 +901,81 @@ def budget_rule(column: str) -> Rule:
             found += _quarantined(query, "expenses", where, params)
         return found
 
-    return Rule(describe, rows, quarantined)
+    return Rule(describe, rows, quarantined, reads_only_its_days=True)
+
+
+# --- many figures on one connection ------------------------------------------------
+
+CUSTOMER_ORDERS = "explain.customer_orders"
+MATCHES = "explain.matches"
+
+
+def _memo(query: LakeQuery, name: str) -> dict | None:
+    return None if query.memo is None else query.memo.get(name)  # type: ignore[return-value]
+
+
+def prefetch(query: LakeQuery, figures: list[Figure]) -> None:
+    """Read at once what the ``customer_360`` figures among ``figures`` will ask for: their
+    customers' orders in one scan of silver/orders, and the SUCCESS payments matched to all
+    of those orders in one scan of silver/payment_orders, instead of a scan of each table per
+    figure (both tables hold the whole history). Kept in the connection's memo, so only a
+    connection reading one fixed snapshot (``reuse_results``) takes it; the explanations
+    themselves are unchanged."""
+    customers = sorted({f.key for f in figures if f.table == "customer_360" and f.key})
+    if query.memo is None or not customers:
+        return
+    records = _silver_records(
+        query,
+        ORDERS,
+        "list_contains($customers, customer_id)",
+        {"customers": customers},
+        also="customer_id AS customer",
+    )
+    orders: dict[str, list[SourceRow]] = {c: [] for c in customers}
+    for r in records:
+        orders[r["customer"]].append(_source_row(r, ORDERS, 1, _customer_order_group, False))
+    pairs = list(dict.fromkeys((int(r["row_id"]), r["row_date"]) for r in records))
+    matches: dict[tuple[int, date], list[Match]] = {pair: [] for pair in pairs}
+    for match in _matched(query, pairs):
+        matches[(match.order_id, match.order_date)].append(match)
+    query.memo[CUSTOMER_ORDERS] = orders
+    query.memo[MATCHES] = matches
+
+
+def inputs_of(query: LakeQuery, figure: Figure, code: str = "") -> str | None:
+    """A fingerprint of everything the explanation of ``figure`` reads, for a rule that reads
+    only the silver and quarantine partitions of the figure's days: the published value and
+    the data files of those partitions (``code``: what else the caller's output depends on).
+    Equal fingerprints, equal explanations. None for a rule that reads beyond its days (an
+    order's payments of any later day, a customer's whole history)."""
+    rule = RULES[(figure.table, figure.column)]
+    if not rule.reads_only_its_days:
+        return None
+    digest = hashlib.sha256(repr((code, figure, rule.describe(figure))).encode())
+    digest.update(repr(_published(query, figure)).encode())
+    folders = [f"partition_date={day.isoformat()}" for day in _days(figure)]
+    for layer, tables in (("silver", SILVER_TABLES), ("quarantine", QUARANTINE_TABLES)):
+        for table in tables:
+            digest.update(f"\n{layer}.{table}:".encode())
+            if query.register(layer, table, required=False):
+                by_folder = _files_by_folder(query, layer, table)
+                for folder in folders:
+                    digest.update("\n".join(by_folder.get(folder, ())).encode())
+    return digest.hexdigest()
+
+
+def _files_by_folder(query: LakeQuery, layer: str, table: str) -> dict[str, list[str]]:
+    """The table's data files by partition folder (``partition_date=2024-01-05``), sorted."""
+    name = f"explain.files.{layer}.{table}"
+    known = _memo(query, name)
+    if known is not None:
+        return known
+    by_folder: dict[str, list[str]] = {}
+    for path in sorted(query.files(layer, table)):
+        by_folder.setdefault(PurePosixPath(path).parent.name, []).append(path)
+    if query.memo is not None:
+        query.memo[name] = by_folder
+    return by_folder
 
 
 # --- the registry of rules -----------------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from html import unescape
 
 from finance_assets_tests.support.audit_lake import ORDER_DAY
@@ -98,3 +99,79 @@ def test_a_connection_that_reuses_results_answers_a_repeated_query_once(audit_la
             # another question, or the same one with other parameters, is asked anew
             assert query.run("SELECT n FROM t WHERE n > $m", {"m": 1}).rows == [(2,)]
             assert query.run("SELECT n FROM t WHERE n > $m", {"m": 0}).rows == [(1,), (2,)]
+
+
+READ_LINE = re.compile(r'<p class="muted">Read: .*?</p>', re.S)
+
+
+def _pages(folder) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted((folder / "explain").glob("*.html"))}
+
+
+def _without_versions(page: str) -> str:
+    """A page less the table versions it names (a kept page names those it was made from)."""
+    return READ_LINE.sub("", page)
+
+
+def test_pages_kept_across_the_audit_story_equal_pages_written_at_once(audit_lake, tmp_path):
+    """The lake's dashboard was rebuilt by each run of the story, keeping the pages whose
+    inputs had not changed; every page equals the page one build writes from scratch."""
+    from finance_assets.analytics.dashboard import write_dashboard
+
+    write_dashboard(audit_lake.uri, tmp_path / "index.html")
+    kept, fresh = _pages(audit_lake.lake / "dashboard"), _pages(tmp_path)
+    assert kept.keys() == fresh.keys()
+    assert {n: _without_versions(p) for n, p in kept.items()} == {
+        n: _without_versions(p) for n, p in fresh.items()
+    }
+    older = [n for n in kept if kept[n] != fresh[n]]
+    assert any(n.startswith("monthly_financial_report-2024-01-") for n in older), older
+
+
+def test_a_page_is_written_anew_when_a_partition_it_reads_changes(audit_lake, tmp_path):
+    """Deleting a payment of 2024-02-01 from silver (gold left as it was) rewrites the pages
+    of that day and its month, which now show the difference; other pages are kept."""
+    import shutil
+
+    from deltalake import DeltaTable
+
+    from finance_assets.analytics.dashboard import write_dashboard
+    from finance_assets.lake.arrow import read_table
+
+    lake = tmp_path / "lake"
+    shutil.copytree(audit_lake.lake, lake)
+    dashboard = lake / "dashboard"
+    write_dashboard(str(lake))
+    before = {p.name: p.stat().st_ino for p in (dashboard / "explain").glob("*.html")}
+
+    day = date(2024, 2, 1)
+    rows = read_table(lake / "silver/payments", [("partition_date", "=", day.isoformat())])
+    gone = next(
+        p["payment_id"]
+        for p in rows.to_pylist()
+        if p["payment_status"] == "SUCCESS" and p["payment_date"] == day
+    )
+    DeltaTable(str(lake / "silver/payments")).delete(
+        f"partition_date = '{day}' AND payment_id = '{gone}'"
+    )
+    write_dashboard(str(lake))
+
+    after = {p.name: p.stat().st_ino for p in (dashboard / "explain").glob("*.html")}
+    rewritten = {n for n in after if before.get(n) != after[n]}
+    changed = {
+        "daily_kpi-2024-02-01-payment_attempts.html",
+        "daily_kpi-2024-02-01-successful_payments.html",
+        "monthly_financial_report-2024-02-revenue.html",
+        "monthly_financial_report-2024-02-profit.html",
+    }
+    assert changed <= rewritten
+    assert "daily_kpi-2024-01-31-successful_payments.html" not in rewritten
+    assert "monthly_financial_report-2024-01-revenue.html" not in rewritten
+    for name in changed:
+        page = _text((dashboard / "explain" / name).read_text())
+        assert "exactly the published value" not in page, name
+    fresh = tmp_path / "fresh"
+    write_dashboard(str(lake), fresh / "index.html")
+    assert {n: _without_versions(p) for n, p in _pages(dashboard).items()} == {
+        n: _without_versions(p) for n, p in _pages(fresh).items()
+    }

@@ -51,6 +51,21 @@ def test_every_gold_money_figure_explains_to_exactly_its_value(audit_lake):
     assert quarantined > 0, "the generated dirt should show in some explanation"
 
 
+def test_customer_figures_read_together_explain_as_each_alone(audit_lake):
+    """The dashboard reads every shown customer's orders and their payments in one scan each
+    (``prefetch``); each figure's explanation, the tables it names included, is the one it
+    gets alone."""
+    from finance_assets.analytics.explain import CUSTOMER_ORDERS, MATCHES, explain, prefetch
+
+    with LakeQuery(audit_lake.uri, reuse_results=True) as query:
+        figures = figures_of(query, "customer_360")
+        prefetch(query, figures)
+        assert query.memo and {CUSTOMER_ORDERS, MATCHES} <= query.memo.keys()
+        together = [explain_in(query, figure) for figure in figures]
+    assert any(e.rows for e in together) and len(together) > 10
+    assert together == [explain(audit_lake.uri, figure) for figure in figures]
+
+
 def _explain(audit_lake, name: str, *argv: str):
     return audit_lake.cli(name, "explain", *argv, "--lake", audit_lake.uri)
 
