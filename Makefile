@@ -17,6 +17,7 @@ $(BIN)/.installed: pyproject.toml
 
 java: $(BIN)/.installed
 	@$(BIN)/python -m finance_assets.lake.java
+	@$(BIN)/python -m finance_assets.lake.class_archive
 
 demo: java
 	$(BIN)/finance-assets demo

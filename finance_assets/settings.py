@@ -182,6 +182,10 @@ class Settings(BaseSettings):
         default_factory=dict, validation_alias=_env("FINANCE_SPARK_CONF", "extra_spark_conf")
     )
     java_home: str | None = Field(None, validation_alias=_env("JAVA_HOME", "java_home"))
+    spark_class_archive: str | None = Field(
+        None, validation_alias=_env("FINANCE_SPARK_CLASS_ARCHIVE", "spark_class_archive")
+    )
+    """Local Spark's JVM class archive (``lake/class_archive.py``): a file, or ``off``."""
     pyspark_python: str | None = Field(
         None, validation_alias=_env("PYSPARK_PYTHON", "pyspark_python")
     )

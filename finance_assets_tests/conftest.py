@@ -23,9 +23,11 @@ warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
 @pytest.fixture(scope="session")
 def spark():
     """The process-wide SparkSession, shared with every Dagster run the tests start."""
+    from finance_assets.lake import class_archive
     from finance_assets.lake.spark import build_session, local_spark_config
 
-    session = build_session("local", local_spark_config("local[2]", "2g", 2))
+    archive = class_archive.java_options()  # the one make test built, when it is there
+    session = build_session("local", local_spark_config("local[2]", "2g", 2, None, archive))
     yield session
 
 

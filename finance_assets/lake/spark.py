@@ -31,6 +31,7 @@ from typing import Any
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
+from finance_assets.lake import class_archive
 from finance_assets.lake.java import require_java
 from finance_assets.settings import ConfigError, Settings
 
@@ -77,11 +78,18 @@ class SparkConfigError(ConfigError):
 
 
 def local_spark_config(
-    master: str, driver_memory: str, shuffle_partitions: int, python: str | None = None
+    master: str,
+    driver_memory: str,
+    shuffle_partitions: int,
+    python: str | None = None,
+    java_options: str | None = None,
 ) -> dict[str, Any]:
-    """Configuration of a session whose driver runs here (``local[N]`` or ``spark://``)."""
+    """Configuration of a session whose driver runs here (``local[N]`` or ``spark://``);
+    ``java_options``: the driver JVM's (the class archive's, ``lake/class_archive.py``)."""
     python = python or sys.executable
+    driver = {"spark.driver.extraJavaOptions": java_options} if java_options else {}
     return {
+        **driver,
         **LOCAL_DEFAULTS,
         "spark.master": master,
         "spark.driver.memory": driver_memory,
@@ -463,6 +471,7 @@ def spark_config(settings: Settings) -> dict[str, str]:
             settings.spark_driver_memory,
             settings.spark_shuffle_partitions,
             settings.pyspark_python,
+            class_archive.java_options(settings),
         )
     else:
         config = session_config(settings.spark_mode)
