@@ -61,11 +61,11 @@ def spark_seconds(workdir: Path, landing: Path, days: int, repeat: int) -> dict[
     """Seconds (best of ``repeat``) of the bronze step for every dataset, per parser: what the
     bronze asset does (parse in Spark tasks, stamp, replace the Delta partitions, read them
     back for the files without rows), in local Spark on 2 cores, without Dagster."""
-    from finance_assets.bronze.assets import files_without_rows
-    from finance_assets.resources.spark import build_session, local_spark_config
-
     from finance_assets.contract import PARTITION_COLUMN
+    from finance_assets.defs.bronze.assets import rows_per_file
+    from finance_assets.lake import tables
     from finance_assets.lake.delta import DeltaRsLake, PartitionRange
+    from finance_assets.lake.spark import build_session, local_spark_config
     from finance_assets.landing.zone import list_files
 
     spark = build_session("local", local_spark_config("local[2]", "2g", 2))
@@ -84,9 +84,9 @@ def spark_seconds(workdir: Path, landing: Path, days: int, repeat: int) -> dict[
                 stamped = transforms.with_ingestion_stamp(
                     parsed, dataset, datetime.now(timezone.utc), "bench"
                 )
-                table = f"bronze/{dataset.name}"
-                lake.replace_partitions(stamped, table, where)
-                files_without_rows(files, lake.read(spark, table, where))
+                table = tables.bronze(dataset)
+                result = lake.replace_partitions(stamped, table.path, where)
+                rows_per_file(lake, table, result, where)
             seconds = time.perf_counter() - started
             best[parser] = min(best.get(parser, seconds), seconds)
     return best
