@@ -34,7 +34,8 @@ OFF = "off"
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 """The JVM reports on the archive through unified logging, on stdout by default."""
 BUILD_TIMEOUT_S = 600
-MODULE = "finance_assets.lake.class_archive"
+WORKLOAD = "finance_assets.lake.class_archive_workload"
+"""The module run in a child process to build the archive."""
 
 
 def archive_path(settings: Settings | None = None) -> Path | None:
@@ -86,7 +87,7 @@ def build(settings: Settings | None = None) -> str:
     started = time.perf_counter()
     try:
         done = subprocess.run(
-            [sys.executable, "-m", MODULE, "--workload", partial],
+            [sys.executable, "-m", WORKLOAD, partial],
             capture_output=True,
             text=True,
             timeout=BUILD_TIMEOUT_S,
@@ -102,37 +103,5 @@ def build(settings: Settings | None = None) -> str:
     return f"spark class archive: built in {time.perf_counter() - started:.0f} s: {path}"
 
 
-def _workload(archive: str) -> None:
-    """What a day's run makes the JVM load: Python in Spark tasks (Arrow batches), Parquet
-    written and read, a shuffle, a join; then the JVM exits, which writes the archive."""
-    from finance_assets.lake.spark import build_session, spark_config
-
-    config = spark_config(Settings.load())
-    config["spark.driver.extraJavaOptions"] = f"-XX:ArchiveClassesAtExit={archive} {QUIET}"
-    spark = build_session("local", config)
-
-    def same(batches):
-        yield from batches
-
-    with tempfile.TemporaryDirectory() as folder:
-        frame = spark.range(1000).selectExpr(
-            "id", "CAST(id % 7 AS STRING) AS day", "CAST(id / 3 AS DECIMAL(18,2)) AS amount"
-        )
-        frame.mapInArrow(same, frame.schema).write.partitionBy("day").parquet(f"{folder}/t")
-        table = spark.read.parquet(f"{folder}/t")
-        totals = table.groupBy("day").agg({"amount": "sum", "id": "count"})
-        table.join(totals, "day").where("id > 10").orderBy("id").limit(5).collect()
-    gateway = spark.sparkContext._gateway
-    spark.stop()
-    process = getattr(gateway, "proc", None)
-    gateway.shutdown()
-    if process is not None:  # the JVM writes the archive as it exits: wait for it
-        process.stdin.close()
-        process.wait(timeout=BUILD_TIMEOUT_S)
-
-
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--workload"]:
-        _workload(sys.argv[2])
-    else:
-        print(build())
+    print(build())
