@@ -924,6 +924,8 @@ def prefetch(query: LakeQuery, figures: list[Figure]) -> None:
     customers = sorted({f.key for f in figures if f.table == "customer_360" and f.key})
     if query.memo is None or not customers:
         return
+    if not all(query.register("silver", t, required=False) for t in ("orders", "payment_orders")):
+        return  # each figure will say what it misses
     records = _silver_records(
         query,
         ORDERS,
