@@ -52,6 +52,11 @@ DATABRICKS_CLUSTER_ID = "DATABRICKS_CLUSTER_ID"
 DATABRICKS_SERVERLESS = "DATABRICKS_SERVERLESS_COMPUTE_ID"
 DATABRICKS_RUNTIME = "DATABRICKS_RUNTIME_VERSION"
 
+# The delta-rs lake hands Spark the exact data files it read from the Delta log. Above 32
+# paths Spark would list them in a Spark job of its own (about 2 s each time a frame is made,
+# e.g. a month of payment-order files); on the driver it is a stat per file.
+FILE_LIST_SETTINGS = {"spark.sql.sources.parallelPartitionDiscovery.threshold": "1000000"}
+
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -60,6 +65,7 @@ LOCAL_DEFAULTS = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.warehouse.dir": os.path.join(os.getcwd(), "spark-warehouse"),
+    **FILE_LIST_SETTINGS,
 }
 
 # Session settings a remote session needs for the same results as a local one. Only runtime
@@ -68,6 +74,7 @@ CONNECT_SESSION_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     # Parquet that delta-rs commits must use the Delta protocol's microsecond timestamps.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    **FILE_LIST_SETTINGS,
 }
 # Databricks writes Delta natively; serverless compute accepts only a few settings.
 DATABRICKS_SESSION_DEFAULTS = {"spark.sql.session.timeZone": "UTC"}

@@ -1,6 +1,6 @@
 """Delta writes replace exactly their partitions, atomically, and read back exactly."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -71,3 +71,23 @@ def test_reading_a_table_that_was_never_written_names_it(spark, tmp_path):
 def test_an_s3_lake_needs_an_engine_that_writes_s3():
     with pytest.raises(ValueError, match="FINANCE_LAKE_URI"):
         DeltaRsLake("s3://bucket/lake")
+
+
+def _last_job_id(spark) -> int:
+    jobs = spark.sparkContext._jsc.sc().statusStore().jobsList(None)
+    return max((jobs.apply(i).jobId() for i in range(jobs.size())), default=-1)
+
+
+def test_a_frame_over_many_files_is_made_without_a_spark_job(spark, tmp_path):
+    """Spark would list more than 32 paths in a job of its own each time a frame is made
+    over them (a month of payment-order files); the lake's files are known from its log."""
+    lake = DeltaRsLake(str(tmp_path))
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(40)]
+    rows = [(i, Decimal(f"{i}.01"), day) for i, day in enumerate(days)]
+    where = PartitionRange("partition_date", days[0], days[-1])
+    lake.replace_partitions(_frame(spark, rows), "t", where)
+    assert len(lake.files("t")) == 40
+    before = _last_job_id(spark)
+    frame = lake.read(spark, "t")
+    assert _last_job_id(spark) == before
+    assert sorted(r["id"] for r in frame.collect()) == list(range(40))
