@@ -150,6 +150,13 @@ class Settings(BaseSettings):
         validation_alias=_env("FINANCE_LAKE_URI", "lake_uri"),
         description="lake folder",
     )
+    landing_in_process_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=0,
+        validation_alias=_env("FINANCE_LANDING_IN_PROCESS_BYTES", "landing_in_process_bytes"),
+    )
+    """A run's drop files of one dataset up to this size in all are read in this process and
+    handed to Spark as Arrow; larger drops are read in Spark tasks (0: always in tasks)."""
     partitions_start: IsoDate = Field(
         date(2024, 1, 1), validation_alias=_env("FINANCE_PARTITIONS_START", "partitions_start")
     )

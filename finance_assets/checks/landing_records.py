@@ -11,9 +11,9 @@ records and the header are not data records).
 Most blocks of a file quote regularly (every quote opens a field, closes one or doubles a
 quote), and there a record ends at every line end outside quotes: NumPy finds those ends and
 the blank records between them without a Python loop. A block with a stray quote is
-followed line by line with the full rules instead. Counting runs inside Spark tasks, each
-task reading its files itself (local or S3), like the bronze parse, so no file passes
-through the driver.
+followed line by line with the full rules instead. Counting runs where the bronze parse
+ran: inside Spark tasks, each task reading its files itself (local or S3), or for a small
+drop in this process.
 """
 
 from __future__ import annotations
@@ -210,13 +210,23 @@ def count_data_records(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> int:
 
 
 def landing_record_counts(
-    spark: SparkSession, files: Sequence[LandingFile], s3: S3Options | None, native: bool = False
+    spark: SparkSession,
+    files: Sequence[LandingFile],
+    s3: S3Options | None,
+    native: bool = False,
+    in_process: bool = False,
 ) -> dict[str, int]:
     """{file URI: data records} for landing files, counted in Spark tasks where the files are
     (each task opens its files itself; ``native``: the engine reads the bytes, as bronze does
-    on Databricks)."""
+    on Databricks), or here (``in_process``: a small drop)."""
     if not files:
         return {}
+    if in_process and not native:
+        counts = {}
+        for f in files:
+            with open_binary(f.uri, s3) as stream:
+                counts[f.uri] = count_data_records(stream)
+        return counts
     if native:
         raw = spark.read.format("binaryFile").load([f.uri for f in files]).select("path", "content")
         counted = raw.mapInArrow(_count_contents, COUNT_SCHEMA)

@@ -15,6 +15,7 @@ from finance_assets.lake.delta import PartitionRange, Where
 MAX_MISMATCHES_SHOWN = 10
 MAX_FILES_SHOWN = 1000
 LANDING_FILES, ROWS_PER_FILE, S3, NATIVE_READS = "landing_files", "rows_per_file", "s3", "native"
+IN_PROCESS = "in_process"
 """The facts the bronze step hands its checks (``CheckScope.facts``)."""
 EVERYTHING = (date(1, 1, 1), date(9999, 12, 31))
 
@@ -73,11 +74,18 @@ def bronze_reconciles(dataset: Dataset):
 
 def landing_records_reconcile(scope: CheckScope) -> dg.AssetCheckResult:
     """Bronze holds exactly one row per non-blank data record of each landing file of the
-    partitions just written: the records are counted again in Spark tasks, independently of
-    the parsers, and compared per file with the rows bronze wrote from it."""
+    partitions just written: the records are counted again where bronze parsed them (Spark
+    tasks, or this process for a small drop), independently of the parsers, and compared
+    per file with the rows bronze wrote from it."""
     files = scope.facts[LANDING_FILES]
     rows = scope.facts[ROWS_PER_FILE]
-    records = landing_record_counts(scope.spark, files, scope.facts[S3], scope.facts[NATIVE_READS])
+    records = landing_record_counts(
+        scope.spark,
+        files,
+        scope.facts[S3],
+        scope.facts[NATIVE_READS],
+        scope.facts.get(IN_PROCESS, False),
+    )
     per_file = {
         uri: {"landing_records": records.get(uri, 0), "bronze_rows": rows.get(uri, 0)}
         for uri in sorted(set(records) | set(rows))

@@ -60,6 +60,7 @@ def landing_resource(settings: Settings) -> LandingResource:
         ),
         s3_retry_mode=settings.s3_retry_mode,
         native_reads=native,
+        in_process_bytes=settings.landing_in_process_bytes,
     )
 
 

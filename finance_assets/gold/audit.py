@@ -148,8 +148,6 @@ def plan_write(
     published = set(lake.partition_row_counts(spark, path, where)) if lake.exists(path) else set()
     kept = tuple(sorted(v for v in _values(table, where) if month_of(v) in closed))
     touched = {month_of(v): closed[month_of(v)] for v in kept}
-    compared = published | set(kept)
-    changes = _changes(spark, lake, table, frame, where, compared) if compared else []
     writing = _without(table, where, kept)
     notes, settled = {}, published
     if table.cadence == "monthly":
@@ -158,6 +156,10 @@ def plan_write(
         written = set(_values(table, writing)) if writing is not None else set()
         now = finished | _finished_now(spark, lake, written)
         notes = {FINISHED_MONTHS: json.dumps(sorted(m.isoformat() for m in now))}
+    # Only changes to settled or closed partitions are recorded: a month in progress, however
+    # often it was written, is not compared at all.
+    compared = settled | set(kept)
+    changes = _changes(spark, lake, table, frame, where, compared) if compared else []
     return WritePlan(
         table=table,
         where=writing,

@@ -8,7 +8,7 @@ the resource is built, never silently dropped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Literal
 
@@ -73,6 +73,13 @@ class LandingResource(dg.ConfigurableResource):
         description="Let Spark read the files (binaryFile), e.g. S3 on Databricks; "
         "otherwise Spark tasks open them with Python (local paths, boto3).",
     )
+    in_process_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        description="A run's files of one dataset up to this many bytes in all are read in "
+        "this process and handed to Spark as Arrow (no Python worker to start); larger drops "
+        "are read in Spark tasks. 0: always in Spark tasks. Not used with native reads.",
+    )
 
     @model_validator(mode="after")
     def _usable_s3_settings(self) -> LandingResource:
@@ -90,6 +97,11 @@ class LandingResource(dg.ConfigurableResource):
     @property
     def root(self) -> str:
         return normalize_uri(self.uri)
+
+    def reads_in_process(self, files: Sequence[LandingFile]) -> bool:
+        """Whether these files are read here rather than in Spark tasks: a day's drop is a
+        few hundred kilobytes, and a Spark task that runs Python first starts a worker."""
+        return not self.native_reads and sum(f.size for f in files) <= self.in_process_bytes
 
     def list_files(self, dataset: str, start: date, end: date) -> list[LandingFile]:
         return with_retries(

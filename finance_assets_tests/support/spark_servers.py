@@ -430,6 +430,8 @@ def cluster_env(cluster: StandaloneCluster, **extra: str) -> dict[str, str]:
         FINANCE_SPARK_CONF="spark.executor.memory=512m;spark.cores.max=2",
         SPARK_LOCAL_IP=HOST,  # the driver listens on loopback too
         PYSPARK_PYTHON=sys.executable,
+        # Executors parse the drops and count their records, however small the drops are.
+        FINANCE_LANDING_IN_PROCESS_BYTES="0",
         **extra,
     )
 

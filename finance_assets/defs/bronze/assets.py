@@ -98,13 +98,21 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         )
         session = spark.spark_session
         schema = bronze_schema(dataset)
+        in_process = landing.reads_in_process(files)
         if not files:  # nothing to parse: one commit, no Spark job
             result = store.empty_partitions(schema, table.path, where)
         else:
-            parsed = read_landing(session, files, dataset, landing.s3_options, landing.native_reads)
-            stamp = datetime.now(timezone.utc)
-            rows = with_ingestion_stamp(parsed, dataset, stamp, context.run.run_id)
             try:
+                parsed = read_landing(
+                    session,
+                    files,
+                    dataset,
+                    landing.s3_options,
+                    landing.native_reads,
+                    in_process=in_process,
+                )
+                stamp = datetime.now(timezone.utc)
+                rows = with_ingestion_stamp(parsed, dataset, stamp, context.run.run_id)
                 result = store.replace_partitions(rows, table.path, where)
             except Exception as exc:
                 unreadable = unreadable_file(exc)
@@ -120,6 +128,7 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
             reconcile.ROWS_PER_FILE: per_file,
             reconcile.S3: landing.s3_options,
             reconcile.NATIVE_READS: landing.native_reads,
+            reconcile.IN_PROCESS: in_process,
         }
         wrote_nothing = {} if files else {table.path: schema}  # its checks need no Spark job
         scope = CheckScope(context, session, store, where, facts=facts, empty=wrote_nothing)
@@ -156,7 +165,9 @@ def _list_landing(landing: LandingResource, dataset: Dataset, where) -> list:
 
 def unreadable_file(exc: Exception) -> str | None:
     """The message of a landing file that cannot be read however often one tries (denied
-    or gone), raised inside a Spark task; None for any other error."""
+    or gone), raised here or inside a Spark task; None for any other error."""
+    if isinstance(exc, (PermissionError, FileNotFoundError)):
+        return f"{type(exc).__name__}: {exc}"
     found = _PERMANENT_IN_TASK.search(str(exc))
     return found.group(0) if found else None
 
