@@ -26,6 +26,7 @@ from pyspark.sql import types as T
 from finance_assets.bronze import arrow_parser
 from finance_assets.bronze.csv_parser import parse_records
 from finance_assets.contract import PARTITION_COLUMN, Dataset
+from finance_assets.lake.frames import empty_frame
 from finance_assets.landing.zone import LandingFile, S3Options, open_binary
 
 BATCH_ROWS = arrow_parser.BATCH_ROWS
@@ -157,7 +158,7 @@ def read_landing(
     """
     _check_parser(parser)
     if not files:
-        return spark.createDataFrame([], parsed_schema(dataset))
+        return empty_frame(spark, parsed_schema(dataset))
     if in_process and not native:
         return spark.createDataFrame(parse_here(files, dataset, s3, parser), parsed_schema(dataset))
     if native:

@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 from finance_assets.gold.tables import DAILY_KPI, GoldTable
 from finance_assets.lake.closing import MonthAction, month_of
 from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
+from finance_assets.lake.frames import empty_frame
 
 FIGURE = "decimal(18,2)"
 """Old and new values are compared and recorded as exact decimals (counts fit too)."""
@@ -228,7 +229,7 @@ def _changes(
     if lake.exists(table.table.path):
         old = lake.read(spark, table.table.path, chosen)
     else:
-        old = spark.createDataFrame([], frame.schema)
+        old = empty_frame(spark, frame.schema)
     new = frame.where(chosen.spark_filter())
 
     def side(rows: DataFrame, prefix: str) -> DataFrame:

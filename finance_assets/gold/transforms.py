@@ -16,8 +16,10 @@ from datetime import date
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from finance_assets.contract import MONEY
+from finance_assets.lake.frames import local_frame
 
 SUCCESS, FAILED, REFUNDED, CANCELLED = "SUCCESS", "FAILED", "REFUNDED", "CANCELLED"
 
@@ -61,7 +63,8 @@ def day_frame(spark: SparkSession, start: date, end: date, column: str = "date")
 
 def dates_frame(spark: SparkSession, values: list[date], column: str) -> DataFrame:
     """One row per date of ``values``."""
-    return spark.createDataFrame([(v,) for v in values], f"{column} date")
+    schema = T.StructType([T.StructField(column, T.DateType())])
+    return local_frame(spark, [(v,) for v in values], schema)
 
 
 def month_frame(spark: SparkSession, start: date, end: date) -> DataFrame:

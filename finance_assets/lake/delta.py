@@ -42,6 +42,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
+from finance_assets.lake.frames import empty_frame
 from finance_assets.lake.maintenance import (
     MAINTENANCE_OPERATIONS,
     Compaction,
@@ -608,7 +609,7 @@ class DeltaRsLake:
         schema = self.spark_schema(table, version)
         paths = [f.path for f in files]
         if not paths:
-            return spark.createDataFrame([], schema)
+            return empty_frame(spark, schema)
         reader = spark.read.schema(schema).option("basePath", self.table_uri(table))
         try:
             frame = reader.parquet(*paths)
@@ -913,7 +914,7 @@ class SparkDeltaLake:
         partition_by: Sequence[str] | None = None,
         inputs: Mapping[str, int | None] | None = None,
     ) -> WriteResult:
-        empty = self._session().createDataFrame([], schema)
+        empty = empty_frame(self._session(), schema)
         return self.replace_partitions(empty, table, where, partition_by, inputs)
 
     def append_rows(
@@ -1017,4 +1018,4 @@ class SparkDeltaLake:
 
 
 def empty_like(spark: SparkSession, schema: T.StructType) -> DataFrame:
-    return spark.createDataFrame([], schema)
+    return empty_frame(spark, schema)

@@ -12,6 +12,7 @@ from finance_assets.landing.generate import GenerateConfig, generate
 from finance_assets.landing.resource import LandingResource
 from finance_assets.landing.zone import LandingFile, list_files
 from finance_assets_tests.bronze.test_arrow_parser import CORPUS, LARGE
+from finance_assets_tests.lake.test_frames import reads_python_rows
 
 DAY = date(2024, 1, 31)
 
@@ -88,3 +89,10 @@ def test_only_a_small_drop_is_read_in_this_process():
     assert not LandingResource(uri="data/landing", in_process_bytes=0).reads_in_process(small)
     native = LandingResource(uri="s3://b/p", native_reads=True, in_process_bytes=1000)
     assert not native.reads_in_process(small)
+
+
+def test_a_drop_parsed_in_this_process_runs_no_python_in_spark_tasks(spark, tmp_path):
+    generate(str(tmp_path), GenerateConfig(start=DAY, end=DAY, orders_per_day=50))
+    files = list_files(str(tmp_path), "orders", DAY, DAY)
+    assert not reads_python_rows(read_landing(spark, files, ORDERS, in_process=True))
+    assert reads_python_rows(read_landing(spark, files, ORDERS))
