@@ -4,6 +4,8 @@ The server is PySpark's own (``sbin/start-connect-server.sh`` from the installed
 127.0.0.1. The pipeline runs as ``finance-assets materialize`` in a subprocess with
 ``FINANCE_SPARK_MODE=connect``: this test process already holds a local SparkContext, and a
 Connect client in the same process would switch PySpark into remote mode for every test.
+The test's drops are small: the client parses them and sends the rows as Arrow (the
+standalone-cluster test parses on executors).
 """
 
 from __future__ import annotations
