@@ -1015,7 +1015,3 @@ class SparkDeltaLake:
         """``VACUUM ... RETAIN n HOURS`` (``DRY RUN`` on a dry run)."""
         name = self._spark_name(table)
         return vacuum_spark(self._session(), table, name, retention_hours, dry_run)
-
-
-def empty_like(spark: SparkSession, schema: T.StructType) -> DataFrame:
-    return empty_frame(spark, schema)

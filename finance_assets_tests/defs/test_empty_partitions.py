@@ -176,13 +176,13 @@ def test_an_empty_silver_write_has_the_schema_of_classified_bronze(spark, name) 
     bronze gives, for silver and quarantine: types and nullability."""
     from finance_assets.bronze.transforms import bronze_schema
     from finance_assets.defs.silver.assets import _classified_schema
-    from finance_assets.lake.delta import empty_like
+    from finance_assets.lake.frames import empty_frame
     from finance_assets.silver.rules import classify, quarantine_rows, silver_rows
 
     dataset = DATASETS[name]
-    bronze = empty_like(spark, bronze_schema(dataset))
+    bronze = empty_frame(spark, bronze_schema(dataset))
     for rows_of in (silver_rows, quarantine_rows):
         expected = rows_of(classify(bronze, dataset), dataset).schema
         for _ in range(2):  # analysed, then remembered
-            empty = empty_like(spark, _classified_schema(bronze, dataset))
+            empty = empty_frame(spark, _classified_schema(bronze, dataset))
             assert rows_of(empty, dataset).schema == expected

@@ -16,7 +16,7 @@ from finance_assets.checks.catalog import silver_checks
 from finance_assets.checks.factory import CheckScope, check_specs, evaluate_in_step
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset
 from finance_assets.lake import tables
-from finance_assets.lake.delta import empty_like
+from finance_assets.lake.frames import empty_frame
 from finance_assets.lake.metadata import table_metadata
 from finance_assets.lake.partitions import Partitioning, current_partitioning, materialized_range
 from finance_assets.lake.resources import LakeResource
@@ -133,7 +133,7 @@ def _schema_of_no_rows(store, table, rows_of, dataset, where, session) -> T.Stru
     if store.exists(table.path):
         return store.schema(table.path)
     bronze = store.read(session, tables.bronze(dataset).path, where)
-    return rows_of(empty_like(session, _classified_schema(bronze, dataset)), dataset).schema
+    return rows_of(empty_frame(session, _classified_schema(bronze, dataset)), dataset).schema
 
 
 _CLASSIFIED_SCHEMAS: dict[tuple[str, str], T.StructType] = {}
