@@ -967,14 +967,17 @@ def inputs_of(query: LakeQuery, figure: Figure, code: str = "") -> str | None:
 
 
 def _files_by_folder(query: LakeQuery, layer: str, table: str) -> dict[str, list[str]]:
-    """The table's data files by partition folder (``partition_date=2024-01-05``), sorted."""
+    """The names of the table's data files by partition folder (``partition_date=2024-01-05``),
+    sorted. Names, not paths: a lake moved or copied elsewhere keeps its fingerprints (a write
+    gives every file a name of its own)."""
     name = f"explain.files.{layer}.{table}"
     known = _memo(query, name)
     if known is not None:
         return known
     by_folder: dict[str, list[str]] = {}
     for path in sorted(query.files(layer, table)):
-        by_folder.setdefault(PurePosixPath(path).parent.name, []).append(path)
+        file = PurePosixPath(path)
+        by_folder.setdefault(file.parent.name, []).append(file.name)
     if query.memo is not None:
         query.memo[name] = by_folder
     return by_folder

@@ -175,3 +175,24 @@ def test_a_page_is_written_anew_when_a_partition_it_reads_changes(audit_lake, tm
     assert {n: _without_versions(p) for n, p in _pages(dashboard).items()} == {
         n: _without_versions(p) for n, p in _pages(fresh).items()
     }
+
+
+def test_a_lake_copied_elsewhere_keeps_its_pages(audit_lake, tmp_path):
+    """A page's fingerprint names the files it reads, not where the lake is: the first build
+    of a copied lake keeps every page of a day or a month, and writes only the pages that
+    always are (a customer's whole history)."""
+    import shutil
+
+    from finance_assets.analytics.dashboard import write_dashboard
+
+    lake = tmp_path / "copy"
+    shutil.copytree(audit_lake.lake, lake)
+    explain = lake / "dashboard" / "explain"
+    before = {p.name: p.stat().st_ino for p in explain.glob("*.html")}
+    write_dashboard(str(lake))
+    after = {p.name: p.stat().st_ino for p in explain.glob("*.html")}
+    assert after.keys() == before.keys()
+    rewritten = {n for n in after if before[n] != after[n]}
+    of_days = {n for n in after if n.startswith(("daily_kpi-", "monthly_financial_report-"))}
+    assert of_days, sorted(after)
+    assert not rewritten & of_days, sorted(rewritten & of_days)
