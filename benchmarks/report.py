@@ -87,7 +87,7 @@ DAY_HEADER = [
     "fresh: wall s",
     "fresh: before first step s",
     "of which imports s",
-    "of which Spark start s",
+    "Spark start s",
     "fresh: step s",
     "fresh: check steps s",
     "warm: wall s",

@@ -25,6 +25,8 @@ from finance_assets.lake.tables import Table
 
 EVENTS_PER_PAGE = 10_000
 """The most event records Dagster's storage hands back at once."""
+CLOCK_SKEW_S = 300.0
+"""How far the clock of the process that created a run may be ahead of the run worker's."""
 
 
 def run_range(
@@ -53,19 +55,22 @@ def run_range(
 
 def _materialized_partitions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> set:
     """The partitions of ``key`` this run materialized. Only ``key``'s materializations since
-    the run's first event are fetched: a backfill's thousands of other events are not read."""
+    the run was created are fetched (a backfill's thousands of other events are not read);
+    storage ids are no bound, since SQLite storage numbers each run's events apart."""
     instance, run_id = context.instance, context.run.run_id
-    first = instance.get_records_for_run(run_id, limit=1).records
-    if not first:
+    record = instance.get_run_record_by_id(run_id)
+    if record is None:
         return set()
-    since = dg.AssetRecordsFilter(asset_key=key, after_storage_id=first[0].storage_id)
+    since = dg.AssetRecordsFilter(
+        asset_key=key, after_timestamp=record.create_timestamp.timestamp() - CLOCK_SKEW_S
+    )
     found, cursor = set(), None
     while True:
         page = instance.fetch_materializations(since, limit=EVENTS_PER_PAGE, cursor=cursor)
         found |= {
-            date.fromisoformat(record.partition_key)
-            for record in page.records
-            if record.run_id == run_id and record.partition_key
+            date.fromisoformat(r.partition_key)
+            for r in page.records
+            if r.run_id == run_id and r.partition_key
         }
         if not page.has_more:
             return found

@@ -31,7 +31,7 @@ from finance_assets.contract import DATASETS
 from finance_assets.definitions import load_definitions
 from finance_assets.defs.gold.assets import EXTRA_PARTITIONS, LATE_PAYMENT_DAYS
 from finance_assets.lake.partitions import RANGE_END_TAG, RANGE_START_TAG
-from finance_assets.lake.spark import check_spark_reachable
+from finance_assets.lake.spark import check_spark_reachable, start_session_early
 from finance_assets.lake.tables import DASHBOARD
 from finance_assets.landing.resource import landing_s3_options
 from finance_assets.landing.zone import LandingMissing, require_dataset_folders
@@ -305,6 +305,7 @@ def materialize(
         require_dataset_folders(landing, DATASETS, landing_s3_options(settings))
     except (LandingMissing, PermissionError) as exc:
         raise CliError(f"{exc}; nothing was written") from None
+    start_session_early(settings)  # the JVM starts while the runs are set up
     instance = open_instance(settings.instance_home)
     outcome = RunOutcome(released_runs=release_dead_runs(instance))
     if outcome.released_runs:

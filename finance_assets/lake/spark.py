@@ -24,6 +24,8 @@ import os
 import re
 import socket
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -435,6 +437,57 @@ def build_session(mode: str, spark_config: dict[str, Any], connect_url: str | No
     if mode == "databricks":
         return _databricks_session(spark_config)
     raise SparkConfigError(_bad_mode(mode))
+
+
+@dataclass
+class EarlyStart:
+    """The process's local session, being started on a thread of its own."""
+
+    thread: threading.Thread
+    seconds: float | None = None
+    """How long the session took to start, once it has."""
+
+    def wait(self) -> EarlyStart:
+        self.thread.join()
+        return self
+
+
+_early_start: EarlyStart | None = None
+_early_lock = threading.Lock()
+
+
+def start_session_early(settings: Settings) -> EarlyStart | None:
+    """Start this process's local session on a thread of its own, so that the JVM starts while
+    a command loads its definitions and sets its runs up; the first step that asks for the
+    session waits for it (the session builder holds a lock), then finds it open. The same
+    start for every call of a process; None when there is nothing to start early: a remote
+    session or a standalone master (opened, or probed, when first asked), or a session that
+    is already open. A failure is left to that first step, which meets it and reports it."""
+    global _early_start
+    from pyspark import SparkContext
+
+    local = settings.spark_mode == "local" and settings.spark_master.startswith("local")
+    with _early_lock:
+        if _early_start is not None:
+            return _early_start
+        if not local or SparkContext._active_spark_context is not None:
+            return None
+        config = spark_config(settings)
+        import pyspark.sql  # noqa: F401  (imported here, not by two threads at once)
+
+        def start() -> None:
+            began = time.perf_counter()
+            try:
+                build_session("local", config)
+            except Exception:  # noqa: S110  (the first step starts it again and reports why)
+                pass
+            finally:
+                started.seconds = time.perf_counter() - began
+
+        started = EarlyStart(threading.Thread(target=start, name="spark-start", daemon=True))
+        started.thread.start()
+        _early_start = started
+        return started
 
 
 # --- settings -------------------------------------------------------------------------------

@@ -4,12 +4,14 @@ The server is PySpark's own (``sbin/start-connect-server.sh`` from the installed
 127.0.0.1. The pipeline runs as ``finance-assets materialize`` in a subprocess with
 ``FINANCE_SPARK_MODE=connect``: this test process already holds a local SparkContext, and a
 Connect client in the same process would switch PySpark into remote mode for every test.
-The test's drops are small: the client parses them and sends the rows as Arrow (the
-standalone-cluster test parses on executors).
+The pipeline's drops are small: the client parses them and sends the rows as Arrow. A large
+drop is parsed by Python tasks on the server; a test parses the same drops both ways over
+Connect and compares the rows.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,15 +42,20 @@ def connect_server(tmp_path_factory):
     assert not _alive(server.pid), "the Spark Connect server outlived its fixture"
 
 
+def client_env(connect_server) -> dict[str, str]:
+    """A Connect client's environment. No Java: a client needs none, and any attempt to start
+    a local Spark would fail instead of silently computing locally."""
+    env = clean_env(FINANCE_SPARK_MODE="connect", FINANCE_SPARK_CONNECT_URL=connect_server.url)
+    env.pop("JAVA_HOME", None)
+    env["PATH"] = str(Path(sys.executable).parent)
+    return env
+
+
 @pytest.fixture(scope="module")
 def connect_run(connect_server, tmp_path_factory, spark):
     landing, reference = reference_run(tmp_path_factory)
     root = tmp_path_factory.mktemp("spark-connect-run")
-    env = clean_env(FINANCE_SPARK_MODE="connect", FINANCE_SPARK_CONNECT_URL=connect_server.url)
-    # No Java for the client: a Connect client needs none, and any attempt to start a local
-    # Spark would fail instead of silently computing locally.
-    env.pop("JAVA_HOME", None)
-    env["PATH"] = str(Path(sys.executable).parent)
+    env = client_env(connect_server)
     started = time.monotonic()
     result = run_materialize(landing, root / "lake", START, END, env, cwd=root)
     print(f"connect-mode materialize: {time.monotonic() - started:.0f} s")
@@ -70,3 +77,50 @@ def test_connect_server_listens_on_loopback_only(connect_server):
     assert any(port == connect_server.port for _, port in listening), listening
     exposed = [(a, p) for a, p in listening if not is_loopback(a)]
     assert exposed == [], f"Spark Connect server listens beyond loopback: {exposed}"
+
+
+PARSE_BOTH_WAYS = """
+import sys
+from datetime import date
+
+from pyspark.sql import SparkSession
+
+from finance_assets.bronze.transforms import read_landing
+from finance_assets.contract import DATASETS
+from finance_assets.landing.zone import list_files
+
+spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
+landing, start, end = sys.argv[2], date.fromisoformat(sys.argv[3]), date.fromisoformat(sys.argv[4])
+for dataset in DATASETS.values():
+    files = list_files(landing, dataset.name, start, end)
+    rows = {}
+    for where, in_process in (("server tasks", False), ("client", True)):
+        frame = read_landing(spark, files, dataset, in_process=in_process)
+        rows[where] = sorted((tuple(r) for r in frame.collect()), key=repr)
+    verdict = "same" if rows["server tasks"] == rows["client"] else "DIFFER"
+    print(dataset.name, len(files), "files", len(rows["client"]), "rows", verdict)
+"""
+
+
+def test_drops_parsed_by_connect_server_tasks_give_the_rows_the_client_parses(
+    connect_server, tmp_path_factory
+):
+    """A drop above ``FINANCE_LANDING_IN_PROCESS_BYTES`` is parsed by Python tasks on the
+    server (mapInArrow over Connect), a small one in the client: the same rows, every
+    dataset of the test's drops (dirty rows included)."""
+    landing, _ = reference_run(tmp_path_factory)
+    argv = [connect_server.url, str(landing), START.isoformat(), END.isoformat()]
+    result = subprocess.run(
+        [sys.executable, "-c", PARSE_BOTH_WAYS, *argv],
+        env=client_env(connect_server),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 4, result.stdout
+    for line in lines:
+        name, files, _, rows, _, verdict = line.split()
+        assert int(files) > 0 and int(rows) > 0, line
+        assert verdict == "same", line
