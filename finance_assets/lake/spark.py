@@ -20,6 +20,7 @@ and never contains a credential (tokens in URLs or error texts are masked).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -477,12 +478,9 @@ def start_session_early(settings: Settings) -> EarlyStart | None:
 
         def start() -> None:
             began = time.perf_counter()
-            try:
+            with contextlib.suppress(Exception):  # the first step starts it again, says why
                 build_session("local", config)
-            except Exception:  # noqa: S110  (the first step starts it again and reports why)
-                pass
-            finally:
-                started.seconds = time.perf_counter() - began
+            started.seconds = time.perf_counter() - began
 
         started = EarlyStart(threading.Thread(target=start, name="spark-start", daemon=True))
         started.thread.start()
