@@ -10,17 +10,19 @@ in Pandera.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Sequence
+import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import reduce
+from decimal import Decimal
 
 import pandera.pyspark as pa
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 from pyspark.sql import types as T
+from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
 SAMPLE_ROWS = 5
+ONE_TASK_BYTES = 32 * 1024 * 1024
+"""A frame Spark knows to be at most this large is judged in one task: no shuffle, one job."""
 
 
 @dataclass
@@ -46,60 +48,97 @@ class SchemaReport:
 class RowRule:
     """A rule on each row that relates columns to each other, which a column schema cannot
     say (e.g. a row's partition date is the date of the folder its file was dropped in).
-    ``holds`` builds the expression true where a row keeps the rule; null breaks it."""
+    ``holds`` is the Spark SQL expression true where a row keeps the rule; null breaks it."""
 
     name: str
     columns: tuple[str, ...]
-    holds: Callable[[], Column]
+    holds: str
 
 
-def check_expression(column: Column, check: pa.Check) -> Column:
-    """The Spark expression that is true where ``check`` holds."""
-    s = check.statistics
+def sql_name(column: str) -> str:
+    """A column name quoted for Spark SQL."""
+    return "`" + column.replace("`", "``") + "`"
+
+
+def sql_literal(value: object) -> str:
+    """``value`` as a Spark SQL literal of the type the DataFrame API gives it (a float stays a
+    double, a date a date), so a rule in SQL compares as ``F.lit(value)`` would."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"CAST('{value!r}' AS DOUBLE)"
+    if isinstance(value, Decimal):
+        return f"{value}BD"
+    if isinstance(value, datetime.datetime):
+        return f"TIMESTAMP'{value.isoformat(sep=' ')}'"
+    if isinstance(value, datetime.date):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    raise ValueError(f"no Spark SQL literal for {value!r}")
+
+
+def check_expression(column: str, check: pa.Check) -> str:
+    """The Spark SQL expression that is true where ``check`` holds on ``column``."""
+    s, c = check.statistics, sql_name(column)
     builders = {
-        "greater_than": lambda: column > s["min_value"],
-        "greater_than_or_equal_to": lambda: column >= s["min_value"],
-        "less_than": lambda: column < s["max_value"],
-        "less_than_or_equal_to": lambda: column <= s["max_value"],
-        "equal_to": lambda: column == s["value"],
-        "not_equal_to": lambda: column != s["value"],
-        "isin": lambda: column.isin(list(s["allowed_values"])),
-        "notin": lambda: ~column.isin(list(s["forbidden_values"])),
-        "str_matches": lambda: column.rlike(s["pattern"]),
-        "str_length": lambda: _length_between(column, s),
-        "in_range": lambda: _in_range(column, s),
+        "greater_than": lambda: f"{c} > {sql_literal(s['min_value'])}",
+        "greater_than_or_equal_to": lambda: f"{c} >= {sql_literal(s['min_value'])}",
+        "less_than": lambda: f"{c} < {sql_literal(s['max_value'])}",
+        "less_than_or_equal_to": lambda: f"{c} <= {sql_literal(s['max_value'])}",
+        "equal_to": lambda: f"{c} = {sql_literal(s['value'])}",
+        "not_equal_to": lambda: f"{c} != {sql_literal(s['value'])}",
+        "isin": lambda: f"{c} IN ({_listed(s['allowed_values'])})",
+        "notin": lambda: f"NOT {c} IN ({_listed(s['forbidden_values'])})",
+        "str_matches": lambda: f"{c} RLIKE {sql_literal(_pattern(s['pattern']))}",
+        "str_length": lambda: _length_between(c, s),
+        "in_range": lambda: _in_range(c, s),
     }
     if check.name not in builders:
         raise ValueError(f"Check {check.name!r} has no Spark translation")
     return builders[check.name]()
 
 
-def _length_between(column: Column, s: dict) -> Column:
-    length = F.length(column)
+def _listed(values) -> str:
+    return ", ".join(sql_literal(v) for v in values)
+
+
+def _pattern(pattern) -> str:
+    return pattern if isinstance(pattern, str) else pattern.pattern
+
+
+def _length_between(c: str, s: dict) -> str:
     if s.get("exact_value") is not None:
-        return length == s["exact_value"]
-    low = length >= s["min_value"] if s.get("min_value") is not None else F.lit(True)
-    high = length <= s["max_value"] if s.get("max_value") is not None else F.lit(True)
-    return low & high
+        return f"length({c}) = {sql_literal(s['exact_value'])}"
+    bounds = [
+        f"length({c}) {op} {sql_literal(s[bound])}"
+        for bound, op in (("min_value", ">="), ("max_value", "<="))
+        if s.get(bound) is not None
+    ]
+    return " AND ".join(bounds) or "true"
 
 
-def _in_range(column: Column, s: dict) -> Column:
-    low = column >= s["min_value"] if s.get("include_min", True) else column > s["min_value"]
-    high = column <= s["max_value"] if s.get("include_max", True) else column < s["max_value"]
-    return low & high
+def _in_range(c: str, s: dict) -> str:
+    low = ">=" if s.get("include_min", True) else ">"
+    high = "<=" if s.get("include_max", True) else "<"
+    return f"{c} {low} {sql_literal(s['min_value'])} AND {c} {high} {sql_literal(s['max_value'])}"
 
 
-def rule_failures(schema: pa.DataFrameSchema, present: set[str]) -> dict[str, Column]:
-    """Rule name -> expression true on rows that break the rule."""
-    failing: dict[str, Column] = {}
+def rule_failures(schema: pa.DataFrameSchema, present: set[str]) -> dict[str, str]:
+    """Rule name -> Spark SQL expression true on rows that break the rule."""
+    failing: dict[str, str] = {}
     for name, column_schema in schema.columns.items():
         if name not in present:
             continue
-        column = F.col(name)
+        column = sql_name(name)
         if not column_schema.nullable:
-            failing[f"{name}:not_null"] = column.isNull()
+            failing[f"{name}:not_null"] = f"{column} IS NULL"
         for check in column_schema.checks:
-            failing[f"{name}:{check.name}"] = column.isNotNull() & ~check_expression(column, check)
+            failing[f"{name}:{check.name}"] = (
+                f"{column} IS NOT NULL AND NOT ({check_expression(name, check)})"
+            )
     return failing
 
 
@@ -107,22 +146,30 @@ def evaluate(
     frame: DataFrame, schema: pa.DataFrameSchema, rules: Sequence[RowRule] = ()
 ) -> SchemaReport:
     """Check ``frame`` against ``schema`` and the row ``rules``: types from the plan, every
-    rule in one pass."""
+    rule in one pass. The rules are Spark SQL text, so the whole aggregation crosses to the
+    JVM in a handful of calls however many rules there are."""
     written = frame.schema
     actual = {f.name: f.dataType for f in written.fields}
     report = evaluate_empty(written, schema)  # the columns and types; rows follow
     failing = rule_failures(schema, set(actual))
     for rule in rules:
         if set(rule.columns) <= set(actual):
-            failing[rule.name] = ~F.coalesce(rule.holds(), F.lit(False))
+            failing[rule.name] = f"NOT coalesce(({rule.holds}), false)"
     keys = list(schema.unique or [])
     unique = bool(keys) and set(keys) <= set(actual)
     # One job: every rule's failing rows, and the rows beyond the first of each key.
-    counts = frame.agg(
-        F.count(F.lit(1)).alias("__rows"),
-        *[F.count(F.when(expr, 1)).alias(f"__rule{i}") for i, expr in enumerate(failing.values())],
-        *(_key_counts(keys) if unique else []),
-    ).first()
+    counts = (
+        _small_in_one_partition(frame)
+        .selectExpr(
+            "count(1) AS __rows",
+            *[
+                f"count(CASE WHEN {expr} THEN 1 END) AS __rule{i}"
+                for i, expr in enumerate(failing.values())
+            ],
+            *(_key_counts(keys) if unique else []),
+        )
+        .first()
+    )
     report.rows = int(counts["__rows"])
     for i, rule in enumerate(failing):
         if counts[f"__rule{i}"]:
@@ -149,21 +196,31 @@ def evaluate_empty(written: T.StructType, schema: pa.DataFrameSchema) -> SchemaR
     )
 
 
-def _key_counts(keys: list[str]) -> list[Column]:
+def _small_in_one_partition(frame: DataFrame) -> DataFrame:
+    """``frame`` in one partition when Spark knows it is small (a cached write it has
+    measured): a global aggregation then needs no shuffle, and runs as one job instead of
+    three under adaptive execution. Anything else, and a remote session's frame (which has no
+    plan statistics to ask), keeps its partitions."""
+    if not isinstance(frame, ClassicDataFrame):
+        return frame
+    size = frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()
+    return frame.coalesce(1) if int(str(size)) <= ONE_TASK_BYTES else frame
+
+
+def _key_counts(keys: list[str]) -> list[str]:
     """Rows with a whole key, and distinct keys among them: the difference repeats a key."""
-    whole = reduce(operator.and_, [F.col(k).isNotNull() for k in keys])
+    names = [sql_name(k) for k in keys]
+    whole = " AND ".join(f"{n} IS NOT NULL" for n in names)
     return [
-        F.count(F.when(whole, 1)).alias("__keyed"),
-        F.count_distinct(*[F.col(k) for k in keys]).alias("__keys"),
+        f"count(CASE WHEN {whole} THEN 1 END) AS __keyed",
+        f"count(DISTINCT {', '.join(names)}) AS __keys",
     ]
 
 
-def _samples(frame: DataFrame, conditions: list[Column]) -> list[dict]:
+def _samples(frame: DataFrame, conditions: list[str]) -> list[dict]:
     if not conditions:
         return []
-    any_failing = conditions[0]
-    for condition in conditions[1:]:
-        any_failing = any_failing | condition
+    any_failing = " OR ".join(f"({condition})" for condition in conditions)
     rows = frame.where(any_failing).limit(SAMPLE_ROWS).collect()
     return [{k: _plain(v) for k, v in row.asDict().items()} for row in rows]
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pandera.pyspark as pa
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from finance_assets.checks.evaluate import RowRule
+from finance_assets.checks.evaluate import RowRule, sql_literal, sql_name
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset, Field
 from finance_assets.gold.tables import GoldTable, gold_tables
 from finance_assets.lake.columns import Column, amount, day, identifier, one_of, text
@@ -99,16 +98,16 @@ def bronze_table_schema(dataset: Dataset) -> pa.DataFrameSchema:
     )
 
 
-def drop_folder_date():
-    """The date of the drop folder a row's file lies in (null when it is not one)."""
-    folder = F.regexp_extract(F.col("_source_file"), f"/({DATE_FOLDER})/[^/]+$", 1)
-    return F.try_to_date(folder, "yyyy-MM-dd")
-
+DROP_FOLDER_DATE = (
+    f"try_to_date(regexp_extract({sql_name('_source_file')}, "
+    f"{sql_literal(f'/({DATE_FOLDER})/[^/]+$')}, 1), 'yyyy-MM-dd')"
+)
+"""The date of the drop folder a row's file lies in (null when it is not one), in Spark SQL."""
 
 PARTITION_IS_DROP_FOLDER = RowRule(
     f"{PARTITION_COLUMN}:drop_folder_date",
     (PARTITION_COLUMN, "_source_file"),
-    lambda: F.col(PARTITION_COLUMN) == drop_folder_date(),
+    f"{sql_name(PARTITION_COLUMN)} = {DROP_FOLDER_DATE}",
 )
 """A bronze row belongs to the partition of the folder its file was dropped in."""
 

@@ -1,12 +1,13 @@
 """The one-pass evaluator finds exactly what Pandera's own Spark validation finds."""
 
+import collections
 from datetime import date, datetime
 from decimal import Decimal
 
 import pandera.pyspark as pa
 from pyspark.sql import functions as F
 
-from finance_assets.checks.evaluate import RowRule, evaluate
+from finance_assets.checks.evaluate import SAMPLE_ROWS, RowRule, evaluate
 from finance_assets.checks.schemas import BRONZE, PARTITION_IS_DROP_FOLDER, SILVER, gold_schemas
 
 ORDER = {
@@ -146,7 +147,7 @@ def test_bronze_schema_and_the_drop_folder_rule_in_one_pass(spark):
 
 def test_a_row_rule_on_missing_columns_is_left_to_the_missing_column_report(spark):
     frame = spark.createDataFrame([(1,)], "x int")
-    rule = RowRule("y:positive", ("y",), lambda: F.col("y") > 0)
+    rule = RowRule("y:positive", ("y",), "y > 0")
     report = evaluate(frame, BRONZE["budgets"], [rule])
     assert "y:positive" not in report.failures and "_source_file" in report.missing_columns
 
@@ -170,3 +171,69 @@ def test_a_write_of_no_rows_is_judged_from_its_schema_as_a_frame_would_be(spark)
     assert not report.passed
     assert report.wrong_types == {"order_amount": "double (expected decimal(18,2))"}
     assert evaluate_empty(missing.schema, schema).missing_columns == ["customer_id"]
+
+
+def test_sql_literals_give_the_value_and_type_the_dataframe_api_gives(spark):
+    """Rules cross to Spark as SQL text: each literal must read back as ``F.lit`` would."""
+    from finance_assets.checks.evaluate import sql_literal
+
+    values = [
+        "it's a \\d{4} path\\",
+        "",
+        0,
+        -7,
+        2**40,
+        10000000.0,
+        0.1,
+        Decimal("10000000.00"),
+        Decimal("-0.01"),
+        date(2024, 2, 29),
+        datetime(2024, 1, 2, 3, 4, 5, 600000),
+        True,
+        False,
+    ]
+    frame = spark.range(1)
+    by_sql = frame.selectExpr(*[f"{sql_literal(v)} AS v{i}" for i, v in enumerate(values)])
+    by_api = frame.select(*[F.lit(v).alias(f"v{i}") for i, v in enumerate(values)])
+    assert by_sql.first() == by_api.first()
+    assert list(by_sql.first()) == values
+    assert [f.dataType for f in by_sql.schema] == [f.dataType for f in by_api.schema]
+
+
+def test_each_kind_of_rule_is_judged_on_both_sides_of_its_bound(spark):
+    """Every kind of rule the schemas use, just inside and just outside its bound."""
+    schema = SILVER["payments"]
+    payment = {
+        "payment_id": "P1",
+        "order_id": 1,
+        "payment_date": date(2024, 1, 1),
+        "paid_amount": Decimal("0.01"),
+        "payment_status": "SUCCESS",
+        "payment_method": "CARD",
+        "_source_file": "f",
+        "_source_row": 1,
+        "partition_date": date(2024, 1, 1),
+    }
+    passing = [
+        payment,
+        {**payment, "payment_id": "P" + "9" * 18, "paid_amount": Decimal("10000000.00")},
+    ]
+    failing = [
+        ({**payment, "payment_id": "P" + "9" * 19}, "payment_id:str_matches"),
+        ({**payment, "payment_id": "p1"}, "payment_id:str_matches"),
+        ({**payment, "paid_amount": Decimal("0.00")}, "paid_amount:greater_than"),
+        (
+            {**payment, "paid_amount": Decimal("10000000.01")},
+            "paid_amount:less_than_or_equal_to",
+        ),
+        ({**payment, "payment_status": "success"}, "payment_status:isin"),
+        ({**payment, "order_id": 0}, "order_id:greater_than"),
+        ({**payment, "_source_file": ""}, "_source_file:str_length"),
+        ({**payment, "_source_row": 0}, "_source_row:greater_than_or_equal_to"),
+        ({**payment, "payment_method": None}, "payment_method:not_null"),
+    ]
+    assert evaluate(_frame(spark, schema, passing), schema).passed
+    report = evaluate(_frame(spark, schema, passing + [row for row, _ in failing]), schema)
+    assert report.failures == dict(collections.Counter(rule for _, rule in failing))
+    assert report.rows == len(passing) + len(failing)
+    assert len(report.samples) == SAMPLE_ROWS
