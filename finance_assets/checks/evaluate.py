@@ -18,11 +18,10 @@ from decimal import Decimal
 import pandera.pyspark as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
-from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
+
+from finance_assets.lake.frames import in_one_partition
 
 SAMPLE_ROWS = 5
-ONE_TASK_BYTES = 32 * 1024 * 1024
-"""A frame Spark knows to be at most this large is judged in one task: no shuffle, one job."""
 
 
 @dataclass
@@ -159,7 +158,7 @@ def evaluate(
     unique = bool(keys) and set(keys) <= set(actual)
     # One job: every rule's failing rows, and the rows beyond the first of each key.
     counts = (
-        _small_in_one_partition(frame)
+        in_one_partition(frame)
         .selectExpr(
             "count(1) AS __rows",
             *[
@@ -194,17 +193,6 @@ def evaluate_empty(written: T.StructType, schema: pa.DataFrameSchema) -> SchemaR
             if c in actual and actual[c] != s.dtype.type
         },
     )
-
-
-def _small_in_one_partition(frame: DataFrame) -> DataFrame:
-    """``frame`` in one partition when Spark knows it is small (a cached write it has
-    measured): a global aggregation then needs no shuffle, and runs as one job instead of
-    three under adaptive execution. Anything else, and a remote session's frame (which has no
-    plan statistics to ask), keeps its partitions."""
-    if not isinstance(frame, ClassicDataFrame):
-        return frame
-    size = frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()
-    return frame.coalesce(1) if int(str(size)) <= ONE_TASK_BYTES else frame
 
 
 def _key_counts(keys: list[str]) -> list[str]:

@@ -42,7 +42,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-from finance_assets.lake.frames import empty_frame
+from finance_assets.lake.frames import empty_frame, in_one_partition
 from finance_assets.lake.maintenance import (
     MAINTENANCE_OPERATIONS,
     Compaction,
@@ -200,6 +200,8 @@ class FileRef:
 
     path: str
     partition_values: Mapping[str, object] = field(default_factory=dict)
+    rows: int | None = None
+    """Its rows, from the Delta log's statistics (None: not recorded)."""
 
 
 @dataclass(frozen=True)
@@ -558,7 +560,8 @@ class DeltaRsLake:
             if where is not None and not where.contains(partition.get(where.column)):
                 continue
             if all(_overlaps(action, partition, c, b) for c, b in (within or {}).items()):
-                chosen.append(FileRef(str(Path(self.table_uri(table), action["path"])), partition))
+                path = str(Path(self.table_uri(table), action["path"]))
+                chosen.append(FileRef(path, partition, action.get("num_records")))
         return chosen
 
     def bounds(self, table: str, column: str, where: Where | None = None) -> tuple | None:
@@ -618,7 +621,9 @@ class DeltaRsLake:
             if missing:  # Spark's own error is a JVM stack trace naming one path
                 raise VacuumedFilesError(table, missing, version) from None
             raise
-        return frame.select(*schema.fieldNames())
+        rows = [f.rows for f in files]
+        known = None if None in rows else sum(rows)
+        return in_one_partition(frame.select(*schema.fieldNames()), known)
 
     def schema(self, table: str) -> T.StructType:
         """The table's columns as Spark types, from the Delta log (no JVM call)."""
@@ -744,8 +749,16 @@ class DeltaRsLake:
                     path = str(Path(self.table_uri(table), body["path"]))
                     if other.pop(path, None) is None:  # added then removed: no net change
                         values = body.get("partitionValues") or {}
-                        into[path] = FileRef(path, {k: _value(v) for k, v in values.items()})
+                        into[path] = FileRef(
+                            path, {k: _value(v) for k, v in values.items()}, _rows(body)
+                        )
         return Changes(current, tuple(added.values()), tuple(removed.values()))
+
+
+def _rows(action: dict) -> int | None:
+    """The rows a log entry's statistics give its file (None: no statistics)."""
+    stats = action.get("stats")
+    return json.loads(stats).get("numRecords") if stats else None
 
 
 def _partition_of(action: dict) -> dict:

@@ -1,5 +1,5 @@
 """Small frames of values held in this process (a run's months, an empty result), handed to
-Spark as Arrow.
+Spark as Arrow; and small frames of the lake kept in one partition.
 
 ``spark.createDataFrame`` of Python rows sends them pickled, and a Python worker unpickles
 them when the frame is read: in a fresh process the first such read starts the worker,
@@ -14,7 +14,13 @@ from collections.abc import Sequence
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
+from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 from pyspark.sql.pandas.types import to_arrow_schema
+
+ONE_PARTITION_ROWS = 64_000
+"""Rows a single task handles faster than Spark plans and runs a shuffle for them."""
+ONE_PARTITION_BYTES = 16 * 1024 * 1024
+"""The same for a frame known only by the bytes Spark measured (a cached write)."""
 
 
 def local_frame(spark: SparkSession, rows: Sequence[Sequence], schema: T.StructType) -> DataFrame:
@@ -28,3 +34,19 @@ def local_frame(spark: SparkSession, rows: Sequence[Sequence], schema: T.StructT
 def empty_frame(spark: SparkSession, schema: T.StructType) -> DataFrame:
     """A frame of no rows with ``schema``."""
     return local_frame(spark, [], schema)
+
+
+def in_one_partition(frame: DataFrame, rows: int | None = None) -> DataFrame:
+    """``frame`` in one partition when it is known to be small: by its ``rows``, or else by
+    the size Spark has measured of it (a cached frame once written). Aggregations, joins and
+    windows over a single partition need no shuffle, so a day's few thousand rows go through
+    a query in one Spark job instead of one per stage. A frame of unknown size, or of a remote
+    session (which has no plan statistics to ask), keeps its partitions."""
+    if rows is None:
+        if not isinstance(frame, ClassicDataFrame):
+            return frame
+        size = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+        small = size <= ONE_PARTITION_BYTES
+    else:
+        small = rows <= ONE_PARTITION_ROWS
+    return frame.coalesce(1) if small else frame

@@ -91,3 +91,54 @@ def test_a_frame_over_many_files_is_made_without_a_spark_job(spark, tmp_path):
     frame = lake.read(spark, "t")
     assert _last_job_id(spark) == before
     assert sorted(r["id"] for r in frame.collect()) == list(range(40))
+
+
+def test_a_small_read_runs_a_whole_query_in_one_job_and_a_large_one_keeps_its_partitions(
+    spark, tmp_path, monkeypatch
+):
+    """A read whose rows the log counts at most ONE_PARTITION_ROWS comes in one partition:
+    groupings and windows over it need no shuffle, so Spark runs the query as one job (under
+    adaptive execution each shuffle stage is a job of its own). Beyond it nothing changes."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    import finance_assets.lake.frames as frames
+
+    lake = DeltaRsLake(str(tmp_path))
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(4)]
+    rows = [(i, Decimal(f"{i}.01"), days[i % 4]) for i in range(40)]
+    lake.replace_partitions(_frame(spark, rows), "t", PartitionRange("partition_date", *days[::3]))
+    assert sum(f.rows for f in lake.files("t")) == 40
+
+    def jobs_of_query(frame) -> tuple[int, list]:
+        ranked = frame.withColumn(
+            "rank", F.row_number().over(Window.partitionBy("partition_date").orderBy("id"))
+        )
+        totals = ranked.groupBy("partition_date").agg(
+            F.sum("amount").alias("total"), F.max("rank").alias("rows")
+        )
+        before = _last_job_id(spark)
+        result = sorted(tuple(r) for r in totals.collect())
+        return _last_job_id(spark) - before, result
+
+    small = lake.read(spark, "t")
+    assert small.rdd.getNumPartitions() == 1
+    jobs, expected = jobs_of_query(small)
+    assert jobs == 1 and len(expected) == 4
+
+    monkeypatch.setattr(frames, "ONE_PARTITION_ROWS", 39)
+    large = lake.read(spark, "t")
+    assert large.rdd.getNumPartitions() > 1
+    jobs, result = jobs_of_query(large)
+    assert jobs > 1 and result == expected
+
+
+def test_the_rows_of_changed_files_come_from_the_log(spark, tmp_path):
+    lake = DeltaRsLake(str(tmp_path))
+    day = PartitionRange("partition_date", date(2024, 1, 1), date(2024, 1, 1))
+    lake.replace_partitions(_frame(spark, [(1, Decimal("1.00"), date(2024, 1, 1))]), "t", day)
+    rows = [(i, Decimal("2.00"), date(2024, 1, 1)) for i in range(3)]
+    lake.replace_partitions(_frame(spark, rows), "t", day)
+    changes = lake.changes("t", 0)
+    assert [f.rows for f in changes.added] == [3]
+    assert [f.rows for f in changes.removed] == [None]  # a remove action carries no statistics
