@@ -82,16 +82,26 @@ class CheckScope:
     writing step, the frames just written (by table path) and ``facts`` the step found out
     while writing that a check needs (e.g. the landing files bronze parsed, the gold write's
     plan), and ``empty``: the tables (by path) the step wrote no rows to, with the schema it
-    wrote, so that their checks are judged without a Spark job."""
+    wrote, so that their checks are judged without a Spark job.
+
+    ``spark`` is the session, or a function that returns it: then the session is asked for
+    only when a check first needs it, and checks judged from the Delta log alone never wait
+    for a Spark start."""
 
     def __init__(self, context, spark, lake: Lake, where, written=None, facts=None, empty=None):
         self.context = context
-        self.spark = spark
+        self._spark = spark
         self.lake: Lake = lake
         self.where: Where | None = where
         self.written: dict = dict(written or {})
         self.facts: dict = dict(facts or {})
         self.empty: dict[str, T.StructType] = dict(empty or {})
+
+    @property
+    def spark(self):
+        if callable(self._spark):
+            self._spark = self._spark()
+        return self._spark
 
     def read(self, table: str, where: Where | None = None):
         if table in self.written and where is None:

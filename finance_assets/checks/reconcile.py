@@ -48,7 +48,7 @@ def bronze_reconciles(dataset: Dataset):
     def body(scope: CheckScope) -> dg.AssetCheckResult:
         where = _partitions(scope)
         counts = {
-            layer: scope.lake.partition_row_counts(scope.spark, f"{layer}/{dataset.name}", where)
+            layer: scope.lake.partition_row_counts(f"{layer}/{dataset.name}", where)
             for layer in ("bronze", "silver", "quarantine")
         }
         days = sorted(set().union(*counts.values()))
@@ -79,12 +79,16 @@ def landing_records_reconcile(scope: CheckScope) -> dg.AssetCheckResult:
     per file with the rows bronze wrote from it."""
     files = scope.facts[LANDING_FILES]
     rows = scope.facts[ROWS_PER_FILE]
-    records = landing_record_counts(
-        scope.spark,
-        files,
-        scope.facts[S3],
-        scope.facts[NATIVE_READS],
-        scope.facts.get(IN_PROCESS, False),
+    records = (
+        landing_record_counts(
+            scope.spark,
+            files,
+            scope.facts[S3],
+            scope.facts[NATIVE_READS],
+            scope.facts.get(IN_PROCESS, False),
+        )
+        if files
+        else {}
     )
     per_file = {
         uri: {"landing_records": records.get(uri, 0), "bronze_rows": rows.get(uri, 0)}
@@ -125,8 +129,8 @@ class QuarantineThresholds:
 def quarantine_rate(dataset: Dataset, thresholds: QuarantineThresholds):
     def body(scope: CheckScope) -> dg.AssetCheckResult:
         where = _partitions(scope)
-        bronze = scope.lake.partition_row_counts(scope.spark, f"bronze/{dataset.name}", where)
-        rejected = scope.lake.partition_row_counts(scope.spark, f"quarantine/{dataset.name}", where)
+        bronze = scope.lake.partition_row_counts(f"bronze/{dataset.name}", where)
+        rejected = scope.lake.partition_row_counts(f"quarantine/{dataset.name}", where)
         rates = {d: rejected.get(d, 0) / n for d, n in bronze.items() if n}
         warned = {d.isoformat(): round(r, 4) for d, r in rates.items() if r > thresholds.warn}
         errors = {

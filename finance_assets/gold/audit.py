@@ -146,7 +146,7 @@ def plan_write(
     if where is None or table.partition_column is None:
         return WritePlan(table, where)
     path = table.table.path
-    published = set(lake.partition_row_counts(spark, path, where)) if lake.exists(path) else set()
+    published = set(lake.partition_row_counts(path, where)) if lake.exists(path) else set()
     kept = tuple(sorted(v for v in _values(table, where) if month_of(v) in closed))
     touched = {month_of(v): closed[month_of(v)] for v in kept}
     writing = _without(table, where, kept)
@@ -155,7 +155,7 @@ def plan_write(
         finished = _finished_before(lake, table)
         settled = published & finished
         written = set(_values(table, writing)) if writing is not None else set()
-        now = finished | _finished_now(spark, lake, written)
+        now = finished | _finished_now(lake, written)
         notes = {FINISHED_MONTHS: json.dumps(sorted(m.isoformat() for m in now))}
     # Only changes to settled or closed partitions are recorded: a month in progress, however
     # often it was written, is not compared at all.
@@ -180,13 +180,13 @@ def _finished_before(lake: Lake, table: GoldTable) -> set[date]:
     return {date.fromisoformat(m) for m in json.loads(noted)} if noted else set()
 
 
-def _finished_now(spark: SparkSession, lake: Lake, months: set[date]) -> set[date]:
+def _finished_now(lake: Lake, months: set[date]) -> set[date]:
     """Those of ``months`` whose last day the daily books hold (from the Delta log)."""
     if not months or not lake.exists(DAILY_KPI.table.path):
         return set()
     last = {m.replace(day=calendar.monthrange(m.year, m.month)[1]): m for m in months}
     where = PartitionSet.of(DAILY_KPI.partition_column, last)
-    held = lake.partition_row_counts(spark, DAILY_KPI.table.path, where)
+    held = lake.partition_row_counts(DAILY_KPI.table.path, where)
     return {last[d] for d in held}
 
 

@@ -259,9 +259,7 @@ class Lake(Protocol):
     def read_arrow(
         self, table: str, where: Where | None = None, columns: Sequence[str] | None = None
     ) -> pa.Table: ...
-    def partition_row_counts(
-        self, spark: SparkSession, table: str, where: Where
-    ) -> dict[date, int]: ...
+    def partition_row_counts(self, table: str, where: Where) -> dict[date, int]: ...
     def inputs(self, table: str, version: int | None = None) -> dict[str, int]: ...
     def notes(self, table: str) -> dict[str, str]: ...
     def row_count(self, table: str, version: int | None = None) -> int: ...
@@ -660,9 +658,7 @@ class DeltaRsLake:
         )
         return dataset.to_table(columns=list(columns) if columns else None)
 
-    def partition_row_counts(
-        self, spark: SparkSession, table: str, where: Where
-    ) -> dict[date, int]:
+    def partition_row_counts(self, table: str, where: Where) -> dict[date, int]:
         """Rows per partition from the Delta log's file statistics: no data is read."""
         counts: dict[date, int] = {}
         if not self.exists(table):
@@ -976,12 +972,10 @@ class SparkDeltaLake:
         frame = self.read(self._session(), table, where)
         return frame.select(*(columns or frame.columns)).toArrow()
 
-    def partition_row_counts(
-        self, spark: SparkSession, table: str, where: Where
-    ) -> dict[date, int]:
+    def partition_row_counts(self, table: str, where: Where) -> dict[date, int]:
         if not self.exists(table):
             return {}
-        rows = self.read(spark, table, where).groupBy(where.column).count().collect()
+        rows = self.read(self._session(), table, where).groupBy(where.column).count().collect()
         return {r[where.column]: int(r["count"]) for r in rows}
 
     def row_count(self, table: str, version: int | None = None) -> int:

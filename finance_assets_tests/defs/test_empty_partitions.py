@@ -8,6 +8,7 @@ transform that writes a wrong type must still fail the schema check of the empty
 
 from __future__ import annotations
 
+import socket
 from datetime import date, timedelta
 
 import dagster as dg
@@ -31,9 +32,10 @@ def _last_job_id(spark) -> int:
     return max((jobs.apply(i).jobId() for i in range(jobs.size())), default=-1)
 
 
-def _materialize(tmp_path, spark, days=(DAY,)) -> dg.ExecuteInProcessResult:
+def _materialize(tmp_path, spark, days=(DAY,), spark_on=None) -> dg.ExecuteInProcessResult:
     """Bronze and silver (with quarantine) of expenses for ``days`` in order (the result of
-    the last), from drops from the first of them to DAY, whose folder is empty."""
+    the last), from drops from the first of them to DAY, whose folder is empty; ``spark_on``:
+    the Spark resource of some days instead of the settings' one."""
     from finance_assets.defs.bronze.assets import build_bronze_asset
     from finance_assets.defs.resources import build_resources
     from finance_assets.defs.silver.assets import build_silver_asset
@@ -53,7 +55,10 @@ def _materialize(tmp_path, spark, days=(DAY,)) -> dg.ExecuteInProcessResult:
             [*assets, landing_asset],
             selection=dg.AssetSelection.assets(*[key for a in assets for key in a.keys]),
             partition_key=day.isoformat(),
-            resources=build_resources(settings),
+            resources={
+                **build_resources(settings),
+                **({"spark": spark_on[day]} if day in (spark_on or {}) else {}),
+            },
             raise_on_error=False,
         )
     return result
@@ -109,8 +114,31 @@ def test_an_empty_day_of_an_existing_table_commits_its_schema_without_analysing_
     lake = DeltaRsLake(str(tmp_path / "lake"))
     the_day = PartitionRange(PARTITION_COLUMN, DAY, DAY)
     for table in (tables.silver(EXPENSES).path, tables.quarantine(EXPENSES).path):
-        assert lake.partition_row_counts(spark, table, the_day) == {}
+        assert lake.partition_row_counts(table, the_day) == {}
         assert lake.schema(table) == lake.spark_schema(table, version=0)
+
+
+def test_a_day_without_a_drop_never_asks_for_the_spark_session(spark, tmp_path) -> None:
+    """Once the tables exist, bronze and silver of a day whose folder is empty work from the
+    Delta log alone, checks included: given a Spark Connect address nobody listens on, they
+    still succeed. The first step of a fresh process does not wait for a JVM to start."""
+    from finance_assets.lake.spark import SparkResource
+
+    nobody = SparkResource(
+        mode="connect", connect_url=f"sc://127.0.0.1:{_closed_port()}", spark_config={}
+    )
+    result = _materialize(tmp_path, spark, (DAY - timedelta(days=1), DAY), {DAY: nobody})
+
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    checks = _checks(result)
+    assert len(checks) == 5
+    assert all(c.passed for c in checks.values()), checks
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _counting(function, calls: list):

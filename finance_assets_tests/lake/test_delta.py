@@ -33,7 +33,7 @@ def test_replacing_a_partition_leaves_the_others_and_never_duplicates(spark, tmp
     read = {r["id"]: r for r in lake.read(spark, "t").collect()}
     assert sorted(read) == [0, 2, 3, 5, 6, 8, 100]
     assert read[100]["amount"] == Decimal("1.00")
-    assert lake.partition_row_counts(spark, "t", _days(1, 3)) == {
+    assert lake.partition_row_counts("t", _days(1, 3)) == {
         date(2024, 1, 1): 3,
         date(2024, 1, 2): 1,
         date(2024, 1, 3): 3,

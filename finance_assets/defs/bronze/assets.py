@@ -74,6 +74,12 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         landing: LandingResource,
     ) -> dg.MaterializeResult:
         store = lake.lake()
+
+        def session():  # asked for only with files to parse: an empty day needs no Spark
+            return spark.spark_session
+
+        if lake.commits_through_spark:  # that engine reads even the Delta log through Spark
+            session()
         requested = materialized_range(context, PARTITION_COLUMN)
         files = [
             f
@@ -83,7 +89,7 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         kept = (
             {}
             if config.replace_empty_partitions
-            else _without_files(store, spark.spark_session, table, files, requested)
+            else _without_files(store, table, files, requested)
         )
         if kept:
             context.log.warning(
@@ -96,7 +102,6 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         context.log.info(
             f"Ingesting {len(files)} {dataset.name} file(s) for {where.start}..{where.end}"
         )
-        session = spark.spark_session
         schema = bronze_schema(dataset)
         in_process = landing.reads_in_process(files)
         if not files:  # nothing to parse: one commit, no Spark job
@@ -104,7 +109,7 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         else:
             try:
                 parsed = read_landing(
-                    session,
+                    session(),
                     files,
                     dataset,
                     landing.s3_options,
@@ -148,10 +153,10 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
     return bronze
 
 
-def _without_files(store, session, table: tables.Table, files: list, requested) -> dict:
+def _without_files(store, table: tables.Table, files: list, requested) -> dict:
     """Partitions of the range that hold rows but have no drop file now: {date: rows}."""
     with_files = {f.partition_date for f in files}
-    held = store.partition_row_counts(session, table.path, requested)
+    held = store.partition_row_counts(table.path, requested)
     return {day: rows for day, rows in held.items() if rows and day not in with_files}
 
 

@@ -225,7 +225,7 @@ class GoldRun:
 
     def all_values(self, source: Table, column: str) -> set[date]:
         everything = PartitionRange.everything(column)
-        return set(self.lake.partition_row_counts(self.spark, source.path, everything))
+        return set(self.lake.partition_row_counts(source.path, everything))
 
 
 def _cadence(source: Table) -> str:
@@ -551,7 +551,7 @@ def _published_month(run: GoldRun, month: date) -> bool:
     if not run.lake.exists(path):
         return False
     where = PartitionSet.of("month", [month])
-    return bool(run.lake.partition_row_counts(run.spark, path, where))
+    return bool(run.lake.partition_row_counts(path, where))
 
 
 def _previous_month(run: GoldRun) -> DataFrame:

@@ -65,15 +65,20 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         pool=silver.pool,
     )
     def validate(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource):
-        session = spark.spark_session
         store = lake.lake()
+
+        def session():  # asked for only with rows to classify or a first schema to derive
+            return spark.spark_session
+
+        if lake.commits_through_spark:  # that engine reads even the Delta log through Spark
+            session()
         where = materialized_range(context, PARTITION_COLUMN)
         selected = context.selected_asset_keys
-        bronze_rows = store.partition_row_counts(session, tables.bronze(dataset).path, where)
+        bronze_rows = store.partition_row_counts(tables.bronze(dataset).path, where)
         empty = not any(bronze_rows.values())
         classified = None
         if not empty:
-            bronze = store.read(session, tables.bronze(dataset).path, where)
+            bronze = store.read(session(), tables.bronze(dataset).path, where)
             classified = classify(bronze, dataset).persist(StorageLevel.MEMORY_AND_DISK)
         frames, schemas = {}, {}
         try:
@@ -114,26 +119,27 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
     return validate
 
 
-def _write(store, table, rows_of, classified, dataset, where, session):
+def _write(store, table, rows_of, classified, dataset, where, start_spark):
     """Replace ``where`` of ``table`` with its rows of ``classified``: (write result, the frame
     written, its schema). With no bronze rows there (``classified`` None), one commit of no
     rows and no frame."""
     if classified is None:
-        schema = _schema_of_no_rows(store, table, rows_of, dataset, where, session)
+        schema = _schema_of_no_rows(store, table, rows_of, dataset, where, start_spark)
         return store.empty_partitions(schema, table.path, where), None, schema
     frame = rows_of(classified, dataset)
     return store.replace_partitions(frame, table.path, where), frame, frame.schema
 
 
-def _schema_of_no_rows(store, table, rows_of, dataset, where, session) -> T.StructType:
+def _schema_of_no_rows(store, table, rows_of, dataset, where, start_spark) -> T.StructType:
     """The columns an empty write commits and its schema check judges: the table's own once it
     exists (from the Delta log: a day without a drop costs a fresh process no Spark analysis;
     no rows change a table's columns, and a transform that changes a type fails the schema
     check of its first write of rows), else those classifying bronze gives."""
     if store.exists(table.path):
         return store.schema(table.path)
-    bronze = store.read(session, tables.bronze(dataset).path, where)
-    return rows_of(empty_frame(session, _classified_schema(bronze, dataset)), dataset).schema
+    spark = start_spark()
+    bronze = store.read(spark, tables.bronze(dataset).path, where)
+    return rows_of(empty_frame(spark, _classified_schema(bronze, dataset)), dataset).schema
 
 
 _CLASSIFIED_SCHEMAS: dict[tuple[str, str], T.StructType] = {}

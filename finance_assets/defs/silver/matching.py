@@ -57,7 +57,7 @@ def build_payment_orders(partitions: Partitioning) -> dg.AssetsDefinition:
             found = payment_days_to_rematch(store, changes) if changes else None
             if found is None:  # nothing known of what changed: match every payment day again
                 everything = PartitionRange.everything(PARTITION_COLUMN)
-                found = set(store.partition_row_counts(session, PAYMENT_ORDERS.path, everything))
+                found = set(store.partition_row_counts(PAYMENT_ORDERS.path, everything))
             rematch = {d for d in found if not run.contains(d)}
         where = PartitionSet.of(PARTITION_COLUMN, [*run.days(), *rematch]) if rematch else run
         payments = store.read(session, SILVER_PAYMENTS.path, where)
