@@ -9,7 +9,7 @@ import pytest
 
 from finance_assets.lake import class_archive
 from finance_assets.lake.java import java_executable
-from finance_assets.lake.spark import spark_config
+from finance_assets.lake.spark import QUICK_COMPILER, spark_config
 from finance_assets.settings import Settings
 
 DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
@@ -21,13 +21,31 @@ def _settings(archive: str) -> Settings:
 
 def test_a_local_session_maps_the_archive_when_it_is_there(tmp_path):
     archive = tmp_path / "classes.jsa"
-    assert DRIVER_OPTIONS not in spark_config(_settings(str(archive)))  # not built yet
+    assert "SharedArchiveFile" not in spark_config(_settings(str(archive)))[DRIVER_OPTIONS]
     archive.write_bytes(b"\0" * 64)
     options = spark_config(_settings(str(archive)))[DRIVER_OPTIONS]
     assert f"-XX:SharedArchiveFile={archive}" in options
     assert "-Xlog:cds=off" in options
-    assert DRIVER_OPTIONS not in spark_config(_settings("off"))
+    assert "SharedArchiveFile" not in spark_config(_settings("off"))[DRIVER_OPTIONS]
     assert class_archive.build(_settings("off")) == "spark class archive: off"
+
+
+def test_the_users_driver_options_come_after_the_products_so_that_theirs_win(tmp_path):
+    """The JVM takes the last of a repeated flag: a user's FINANCE_SPARK_CONF driver options
+    are appended to the archive's and the quick compiler's, not put in their place."""
+    archive = tmp_path / "classes.jsa"
+    archive.write_bytes(b"\0" * 64)
+    mine = "-XX:TieredStopAtLevel=4 -Downer=me"
+    settings = Settings.load(
+        landing_uri="l",
+        lake_uri="l",
+        spark_class_archive=str(archive),
+        extra_spark_conf={DRIVER_OPTIONS: mine},
+    )
+    options = spark_config(settings)[DRIVER_OPTIONS]
+    assert options.startswith(f"-XX:SharedArchiveFile={archive}")
+    assert options.endswith(mine)
+    assert options.index(QUICK_COMPILER) < options.index(mine)
 
 
 def test_the_default_archive_lives_in_the_environment_and_names_its_versions():
@@ -70,3 +88,10 @@ def test_build_writes_the_archive_once(tmp_path, monkeypatch):
     quiet = [java, shared, *class_archive.QUIET.split(), "-version"]
     done = subprocess.run(quiet, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout == ""
+
+
+def test_the_local_driver_runs_with_the_quick_compiler_only(spark):
+    """The option reaches the driver JVM the session runs in (a flag it would reject would
+    stop it from starting)."""
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    assert QUICK_COMPILER in list(runtime.getInputArguments())
