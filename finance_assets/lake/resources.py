@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import dagster as dg
 from pydantic import Field
 
 from finance_assets.lake.delta import DeltaRsLake, Lake, SparkDeltaLake
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from finance_assets.lake.spark import SparkResource
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -23,6 +31,18 @@ class LakeResource(dg.ConfigurableResource):
         """Whether the engine needs the Spark session even for work that reads no rows
         (compaction and vacuum are Spark SQL on spark-delta, delta-rs alone otherwise)."""
         return self.engine == "spark-delta"
+
+    def session_on_demand(self, spark: SparkResource) -> Callable[[], SparkSession]:
+        """``spark``'s session as a function, for a step that may need none (a day without a
+        drop works from the Delta log alone, and does not wait for a JVM to start). An engine
+        that reads even the Delta log through Spark gets its session now."""
+
+        def session() -> SparkSession:
+            return spark.spark_session
+
+        if self.commits_through_spark:
+            session()
+        return session
 
     def lake(self) -> Lake:
         if self.engine == "delta-rs":

@@ -74,12 +74,7 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
         landing: LandingResource,
     ) -> dg.MaterializeResult:
         store = lake.lake()
-
-        def session():  # asked for only with files to parse: an empty day needs no Spark
-            return spark.spark_session
-
-        if lake.commits_through_spark:  # that engine reads even the Delta log through Spark
-            session()
+        session = lake.session_on_demand(spark)
         requested = materialized_range(context, PARTITION_COLUMN)
         files = [
             f

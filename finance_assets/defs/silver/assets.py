@@ -66,12 +66,7 @@ def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
     )
     def validate(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource):
         store = lake.lake()
-
-        def session():  # asked for only with rows to classify or a first schema to derive
-            return spark.spark_session
-
-        if lake.commits_through_spark:  # that engine reads even the Delta log through Spark
-            session()
+        session = lake.session_on_demand(spark)
         where = materialized_range(context, PARTITION_COLUMN)
         selected = context.selected_asset_keys
         bronze_rows = store.partition_row_counts(tables.bronze(dataset).path, where)
