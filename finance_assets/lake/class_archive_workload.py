@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from finance_assets.lake.class_archive import QUIET
-from finance_assets.lake.spark import build_session, spark_config
+from finance_assets.lake.spark import DRIVER_JAVA_OPTIONS, build_session, spark_config
 from finance_assets.settings import Settings
 
 TIMEOUT_S = 600
@@ -18,7 +18,7 @@ def run(archive: str) -> None:
     """What a day's run makes the JVM load: Python in Spark tasks (Arrow batches), Parquet
     written and read, a shuffle, a join; then the JVM exits, which writes the archive."""
     config = spark_config(Settings.load())
-    config["spark.driver.extraJavaOptions"] = f"-XX:ArchiveClassesAtExit={archive} {QUIET}"
+    config[DRIVER_JAVA_OPTIONS] = f"-XX:ArchiveClassesAtExit={archive} {QUIET}"
     spark = build_session("local", config)
 
     def same(batches):
