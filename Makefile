@@ -38,7 +38,7 @@ test-fast: java
 # The Docker deployment, built and run for real (docker/README.md): needs a Docker engine,
 # or root on Debian to install and start one. Prints its progress as it goes.
 docker-test: $(BIN)/.installed
-	$(BIN)/pytest -s finance_assets_tests/deployment/test_docker_files.py finance_assets_tests/deployment/test_docker_deploy.py
+	$(BIN)/pytest -n 0 -s finance_assets_tests/deployment/test_docker_files.py finance_assets_tests/deployment/test_docker_deploy.py
 
 # The Dagster UI, daemon and code server (dg dev) on this checkout's instance, where
 # `make demo` recorded its runs. Ctrl-C stops everything it started.

@@ -19,6 +19,56 @@ import pytest  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
 
+# The modules that take minutes (whole pipelines in real processes), longest first: with
+# `pytest -n 2` they start before the short ones, so no worker is left with one at the end.
+LONG_MODULES = (
+    "contract/test_run_order.py",
+    "deployment/test_docker_deploy.py",
+    "reliability/test_concurrent.py",
+    "benchmarks/test_baselines.py",
+    "lake/test_spark_cluster.py",
+    "contract/test_generated_range.py",
+    "analytics/test_explain.py",
+    "ui/test_browser.py",
+    "reliability/test_s3_faults.py",
+    "lake/test_spark_connect.py",
+    "defs/test_backfills.py",
+    "defs/test_landing_safety.py",
+    "reliability/test_hostile.py",
+    "landing/test_zone_s3.py",
+    "reliability/test_kill.py",
+    "cli/test_runs.py",
+    "defs/test_column_lineage.py",
+    "lake/test_maintenance.py",
+    "checks/test_reconcile.py",
+    "contract/test_gold_contract.py",
+)
+# Modules that share a session-wide fixture run in one worker, so it is built once.
+SHARED_FIXTURE_GROUPS = {
+    "analytics/test_explain.py": "audit_lake",
+    "analytics/test_drilldown.py": "audit_lake",
+    "gold/test_audit.py": "audit_lake",
+    "cli/test_closing.py": "audit_lake",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(items):
+    """Each worker of ``pytest -n`` runs whole modules (a module's fixtures are built once),
+    the audit lake's modules together, the long modules first."""
+
+    def module(item) -> str:
+        return item.nodeid.split("::", 1)[0].removeprefix("finance_assets_tests/")
+
+    def rank(item) -> int:
+        name = module(item)
+        return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=rank)  # stable: the tests of a module keep their order
+    for item in items:
+        name = module(item)
+        item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURE_GROUPS.get(name, name)))
+
 
 @pytest.fixture(scope="session")
 def spark():

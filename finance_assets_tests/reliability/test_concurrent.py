@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from finance_assets.landing.generate import GenerateConfig, generate
 from finance_assets_tests.support.lake_snapshot import snapshot
 
 START, END = "2024-01-01", "2024-01-01"
+RUNS_TIMEOUT_S = 900  # two one-day runs take two to five minutes, even on a busy machine
 CONFLICT = re.compile(r"conflict|concurrent|commit failed|version \d+ already exists", re.I)
 
 
@@ -57,16 +59,22 @@ def run_together(tmp_path: Path, ranges: list[tuple[str, str]], lake: Path, land
         )
         processes.append((process, log))
     outcomes = []
+    deadline = time.monotonic() + RUNS_TIMEOUT_S
     try:
-        for process, log in processes:
-            outcomes.append(process.wait(timeout=1800))
-            log.close()
-    finally:
         for process, _ in processes:
+            outcomes.append(process.wait(timeout=max(1.0, deadline - time.monotonic())))
+    except subprocess.TimeoutExpired:
+        outcomes = None
+    finally:
+        for process, log in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=60)
+            log.close()
     logs = [(tmp_path / f"run-{n}.log").read_text(errors="replace") for n in range(len(ranges))]
+    if outcomes is None:
+        tails = "\n".join(f"--- run {n} ends:\n{text[-3000:]}" for n, text in enumerate(logs))
+        pytest.fail(f"the runs did not finish within {RUNS_TIMEOUT_S} s\n{tails}")
     print(f"\nconcurrent runs exited with {outcomes}")
     for n, text in enumerate(logs):
         waits = [line for line in text.splitlines() if line.strip().startswith("waiting:")]
