@@ -312,14 +312,9 @@ def _payment_rows(
     if not matches:
         return []
     query.register("silver", "payments")
-    days = _literal_dates(sorted({m.payment_day for m in matches}))
-    result = query.run(
-        "SELECT payment_id, payment_date, payment_status || ' ' || payment_method AS detail, "
-        "paid_amount, partition_date, _source_file, _source_row FROM silver.payments "
-        f"WHERE partition_date IN ({days}) AND list_contains($ids, payment_id)",
-        {"ids": sorted({m.payment_id for m in matches})},
-    )
-    found = {(r["payment_id"], r["partition_date"]): r for r in result.records()}
+    found = _memo(query, PAYMENT_RECORDS)
+    if found is None or not all((m.payment_id, m.payment_day) in found for m in matches):
+        found = _payment_records(query, matches)
     rows = []
     in_order = sorted(
         matches, key=lambda m: (m.order_date, m.order_id, m.payment_day, m.payment_id)
@@ -347,6 +342,18 @@ def _payment_rows(
     return rows
 
 
+def _payment_records(query: LakeQuery, matches: list[Match]) -> dict[tuple[str, date], dict]:
+    """The silver payment records of ``matches`` by (payment_id, payment day)."""
+    days = _literal_dates(sorted({m.payment_day for m in matches}))
+    result = query.run(
+        "SELECT payment_id, payment_date, payment_status || ' ' || payment_method AS detail, "
+        "paid_amount, partition_date, _source_file, _source_row FROM silver.payments "
+        f"WHERE partition_date IN ({days}) AND list_contains($ids, payment_id)",
+        {"ids": sorted({m.payment_id for m in matches})},
+    )
+    return {(r["payment_id"], r["partition_date"]): r for r in result.records()}
+
+
 # --- quarantine ----------------------------------------------------------------------
 
 QUARANTINE_FIELDS = {
@@ -368,28 +375,38 @@ def _quarantined(
 ) -> list[QuarantinedRow]:
     if not query.register("quarantine", dataset, required=False):
         return []
+    return [
+        _quarantined_row(r, dataset) for r in _quarantined_records(query, dataset, where, params)
+    ]
+
+
+def _quarantined_records(
+    query: LakeQuery, dataset: str, where: str, params: dict | None = None, also: str = ""
+) -> list[dict]:
+    """The records :func:`_quarantined` makes rows of (``also``: one more column to select)."""
     row_id, day, detail = QUARANTINE_FIELDS[dataset]
-    result = query.run(
+    extra = f", {also}" if also else ""
+    return query.run(
         f"SELECT _reason, {row_id} AS row_id, {day} AS row_date, {detail} AS detail, "
-        f"{QUARANTINE_AMOUNT[dataset]} AS amount, partition_date, _source_file, _source_row "
-        f"FROM quarantine.{dataset} WHERE {where} "
+        f"{QUARANTINE_AMOUNT[dataset]} AS amount, partition_date, _source_file, _source_row"
+        f"{extra} FROM quarantine.{dataset} WHERE {where} "
         "ORDER BY partition_date, _source_file, _source_row",
         params,
+    ).records()
+
+
+def _quarantined_row(r: dict, dataset: str) -> QuarantinedRow:
+    return QuarantinedRow(
+        source=f"quarantine/{dataset}",
+        reason=r["_reason"],
+        row_id=r["row_id"],
+        row_date=r["row_date"],
+        detail=r["detail"],
+        amount=r["amount"],
+        partition=r["partition_date"],
+        source_file=r["_source_file"],
+        source_row=r["_source_row"],
     )
-    return [
-        QuarantinedRow(
-            source=f"quarantine/{dataset}",
-            reason=r["_reason"],
-            row_id=r["row_id"],
-            row_date=r["row_date"],
-            detail=r["detail"],
-            amount=r["amount"],
-            partition=r["partition_date"],
-            source_file=r["_source_file"],
-            source_row=r["_source_row"],
-        )
-        for r in result.records()
-    ]
 
 
 def _raw_is(column: str, value: str, reason: str) -> str:
@@ -795,6 +812,10 @@ def customer_rule(column: str) -> Rule:
         return CUSTOMER_RULES[column].format(customer=figure.key)
 
     def quarantined(query: LakeQuery, figure: Figure) -> list[QuarantinedRow]:
+        prefetched = _memo(query, CUSTOMER_QUARANTINE)
+        if prefetched is not None and figure.key in prefetched:
+            query.register("quarantine", "orders", required=False)  # read (by prefetch)
+            return list(prefetched[figure.key])
         where = f"{_raw_id('customer_id')} = $customer"
         return _quarantined(query, "orders", where, {"customer": figure.key})
 
@@ -907,7 +928,9 @@ def budget_rule(column: str) -> Rule:
 # --- many figures on one connection ------------------------------------------------
 
 CUSTOMER_ORDERS = "explain.customer_orders"
+CUSTOMER_QUARANTINE = "explain.customer_quarantine"
 MATCHES = "explain.matches"
+PAYMENT_RECORDS = "explain.payment_records"
 
 
 def _memo(query: LakeQuery, name: str) -> dict | None:
@@ -916,11 +939,12 @@ def _memo(query: LakeQuery, name: str) -> dict | None:
 
 def prefetch(query: LakeQuery, figures: list[Figure]) -> None:
     """Read at once what the ``customer_360`` figures among ``figures`` will ask for: their
-    customers' orders in one scan of silver/orders, and the SUCCESS payments matched to all
-    of those orders in one scan of silver/payment_orders, instead of a scan of each table per
-    figure (both tables hold the whole history). Kept in the connection's memo, so only a
-    connection reading one fixed snapshot (``reuse_results``) takes it; the explanations
-    themselves are unchanged."""
+    customers' orders in one scan of silver/orders, the SUCCESS payments matched to all of
+    those orders in one scan of silver/payment_orders, those payments' rows in one read of
+    silver/payments, and the customers' quarantined orders in one scan of quarantine/orders,
+    instead of a scan of each table per figure (they hold the whole history). Kept in the
+    connection's memo, so only a connection reading one fixed snapshot (``reuse_results``)
+    takes it; the explanations themselves are unchanged."""
     customers = sorted({f.key for f in figures if f.table == "customer_360" and f.key})
     if query.memo is None or not customers:
         return
@@ -942,6 +966,27 @@ def prefetch(query: LakeQuery, figures: list[Figure]) -> None:
         matches[(match.order_id, match.order_date)].append(match)
     query.memo[CUSTOMER_ORDERS] = orders
     query.memo[MATCHES] = matches
+    every_match = [m for found in matches.values() for m in found]
+    if every_match and query.register("silver", "payments", required=False):
+        query.memo[PAYMENT_RECORDS] = _payment_records(query, every_match)
+    if query.register("quarantine", "orders", required=False):
+        query.memo[CUSTOMER_QUARANTINE] = _customer_quarantine(query, customers)
+
+
+def _customer_quarantine(query: LakeQuery, customers: list[str]) -> dict[str, list]:
+    """The quarantined orders of each of ``customers``, as the customer rule lists them."""
+    customer = _raw_id("customer_id")
+    records = _quarantined_records(
+        query,
+        "orders",
+        f"list_contains($customers, {customer})",
+        {"customers": customers},
+        also=f"{customer} AS customer",
+    )
+    held: dict[str, list[QuarantinedRow]] = {c: [] for c in customers}
+    for r in records:
+        held[r["customer"]].append(_quarantined_row(r, "orders"))
+    return held
 
 
 def inputs_of(query: LakeQuery, figure: Figure, code: str = "") -> str | None:

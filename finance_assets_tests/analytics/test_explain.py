@@ -52,18 +52,44 @@ def test_every_gold_money_figure_explains_to_exactly_its_value(audit_lake):
 
 
 def test_customer_figures_read_together_explain_as_each_alone(audit_lake):
-    """The dashboard reads every shown customer's orders and their payments in one scan each
-    (``prefetch``); each figure's explanation, the tables it names included, is the one it
-    gets alone."""
-    from finance_assets.analytics.explain import CUSTOMER_ORDERS, MATCHES, explain, prefetch
+    """The dashboard reads every shown customer's orders, their payments and their
+    quarantined orders in one scan each (``prefetch``); each figure's explanation, the tables
+    it names included, is the one it gets alone."""
+    from finance_assets.analytics import explain as rules
 
     with LakeQuery(audit_lake.uri, reuse_results=True) as query:
         figures = figures_of(query, "customer_360")
-        prefetch(query, figures)
-        assert query.memo and {CUSTOMER_ORDERS, MATCHES} <= query.memo.keys()
+        rules.prefetch(query, figures)
+        prefetched = {
+            rules.CUSTOMER_ORDERS,
+            rules.MATCHES,
+            rules.PAYMENT_RECORDS,
+            rules.CUSTOMER_QUARANTINE,
+        }
+        assert query.memo and prefetched <= query.memo.keys()
         together = [explain_in(query, figure) for figure in figures]
-    assert any(e.rows for e in together) and len(together) > 10
-    assert together == [explain(audit_lake.uri, figure) for figure in figures]
+    assert len(together) > 10
+    assert any(r.source == "silver/payments" for e in together for r in e.rows)
+    assert together == [rules.explain(audit_lake.uri, figure) for figure in figures]
+
+
+def test_customers_quarantined_orders_read_together_are_each_ones_own(audit_lake):
+    """The quarantined orders ``prefetch`` reads for all shown customers at once are, for
+    each customer, those the customer rule finds alone."""
+    from finance_assets.analytics.explain import RULES, Figure, prefetch
+    from finance_assets.lake.arrow import read_table
+
+    held = read_table(str(audit_lake.lake / "quarantine/orders")).to_pylist()
+    customers = sorted({r["customer_id"].strip().upper() for r in held if r["customer_id"]})
+    assert customers, "the audit lake has no quarantined order with a customer"
+    figures = [Figure("customer_360", "total_orders", None, c) for c in [*customers, "C0"]]
+    rule = RULES[("customer_360", "total_orders")]
+    with LakeQuery(audit_lake.uri, reuse_results=True) as query:
+        prefetch(query, figures)
+        together = [rule.quarantined(query, figure) for figure in figures]
+    with LakeQuery(audit_lake.uri) as query:
+        alone = [rule.quarantined(query, figure) for figure in figures]
+    assert together == alone and all(together[: len(customers)]) and not together[-1]
 
 
 def _explain(audit_lake, name: str, *argv: str):
