@@ -52,22 +52,32 @@ SHARED_FIXTURE_GROUPS = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
-def pytest_collection_modifyitems(items):
-    """Each worker of ``pytest -n`` runs whole modules (a module's fixtures are built once),
-    the audit lake's modules together, the long modules first."""
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].removeprefix("finance_assets_tests/")
 
-    def module(item) -> str:
-        return item.nodeid.split("::", 1)[0].removeprefix("finance_assets_tests/")
+
+def pytest_collection_modifyitems(items):
+    """The long modules first (the tests of a module keep their order)."""
 
     def rank(item) -> int:
-        name = module(item)
+        name = _module(item.nodeid)
         return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
 
-    items.sort(key=rank)  # stable: the tests of a module keep their order
-    for item in items:
-        name = module(item)
-        item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURE_GROUPS.get(name, name)))
+    items.sort(key=rank)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Each worker of ``pytest -n`` runs whole modules (a module's fixtures are built once),
+    the modules of one shared session fixture together, in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = _module(nodeid)
+            return SHARED_FIXTURE_GROUPS.get(module, module)
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

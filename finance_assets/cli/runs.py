@@ -25,7 +25,12 @@ from finance_assets.automation.alerts import (
 )
 from finance_assets.automation.jobs import DAILY_JOB, MONTHLY_JOB
 from finance_assets.automation.tags import TRIGGER_TAG
-from finance_assets.cli.instance import open_instance, process_tags, release_dead_runs
+from finance_assets.cli.instance import (
+    SlotWatch,
+    open_instance,
+    process_tags,
+    release_dead_runs,
+)
 from finance_assets.cli.progress import LOGGER_NAME, Progress, failure_message
 from finance_assets.contract import DATASETS
 from finance_assets.definitions import load_definitions
@@ -189,13 +194,14 @@ class CliRun:
             text, size = (span.text, span.partitions) if span else ("", 0)
             self.progress.start_run(label, steps, text, size)
         started = time.monotonic()
-        result = job.execute_in_process(
-            instance=self.instance,
-            tags={**(tags or {}), TRIGGER_TAG: CLI, **process_tags()},
-            raise_on_error=False,
-            run_config={**(run_config or {}), "loggers": loggers},
-            **kwargs,
-        )
+        with SlotWatch(self.instance):
+            result = job.execute_in_process(
+                instance=self.instance,
+                tags={**(tags or {}), TRIGGER_TAG: CLI, **process_tags()},
+                raise_on_error=False,
+                run_config={**(run_config or {}), "loggers": loggers},
+                **kwargs,
+            )
         seconds = time.monotonic() - started
         if self.progress is not None:
             self.progress.end_run(label, result.success, seconds)

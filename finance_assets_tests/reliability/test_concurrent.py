@@ -24,6 +24,7 @@ import pytest
 from deltalake import DeltaTable
 
 from finance_assets.cli import main
+from finance_assets.cli.instance import SlotWatch, hand_over_free_slots, open_instance
 from finance_assets.lake.arrow import read_table
 from finance_assets.landing.generate import GenerateConfig, generate
 from finance_assets_tests.support.lake_snapshot import snapshot
@@ -274,3 +275,38 @@ def test_two_commits_racing_on_other_partitions_both_succeed(
     assert not errors, errors
     by_day = sorted((r["date"].day, r["writer"], r["n"]) for r in rows)
     assert by_day == [(1, "A", n) for n in range(3)] + [(2, "B", n) for n in range(3)]
+
+
+def test_a_step_queued_while_its_slot_was_freed_is_handed_the_slot(tmp_path: Path) -> None:
+    """The lost hand-over: run A frees a table's slot just before run B's step joins the
+    queue, so freeing gave it to nobody and B would wait for ever on a free slot. The CLI's
+    slot watch hands it over; a slot that is held stays held."""
+    instance = open_instance(tmp_path / "home")
+    storage = instance.event_log_storage
+    pool = "lake:silver/payments"
+    storage.initialize_concurrency_limit_to_default(pool)
+    assert storage.claim_concurrency_slot(pool, "run-a", "validate_payments").is_claimed
+    storage.free_concurrency_slot_for_step("run-a", "validate_payments")
+    storage.add_pending_step(pool, "run-b", "validate_payments")  # queued after the freeing
+    assert not storage.claim_concurrency_slot(pool, "run-b", "validate_payments").is_claimed
+
+    assert hand_over_free_slots(instance) == [pool]
+    assert storage.claim_concurrency_slot(pool, "run-b", "validate_payments").is_claimed
+    assert not storage.claim_concurrency_slot(pool, "run-c", "validate_payments").is_claimed
+    assert hand_over_free_slots(instance) == []  # B holds it: C waits its turn
+    assert not storage.claim_concurrency_slot(pool, "run-c", "validate_payments").is_claimed
+    storage.free_concurrency_slot_for_step("run-b", "validate_payments")
+    assert storage.claim_concurrency_slot(pool, "run-c", "validate_payments").is_claimed
+
+
+def test_the_slot_watch_hands_over_while_a_run_executes(tmp_path: Path) -> None:
+    instance = open_instance(tmp_path / "home")
+    storage = instance.event_log_storage
+    pool = "lake:gold/customer_360"
+    storage.initialize_concurrency_limit_to_default(pool)
+    storage.add_pending_step(pool, "run-b", "customer_360")  # a free slot, nobody handed it
+    with SlotWatch(instance, seconds=0.05):
+        deadline = time.monotonic() + 30
+        while not storage.claim_concurrency_slot(pool, "run-b", "customer_360").is_claimed:
+            assert time.monotonic() < deadline, "the watch never handed the free slot over"
+            time.sleep(0.05)
