@@ -102,8 +102,8 @@ def register_commands(commands) -> None:
         "--history-days",
         type=_scales,
         default=(30, 182),
-        help="shorter history lengths (days) to time the next day on, besides --days "
-        "(comma-separated; each is backfilled into a lake of its own first)",
+        help="shorter history lengths (days) to time the same next day on, besides --days "
+        "(comma-separated; the days just before it, backfilled into a lake of its own first)",
     )
     bench.add_argument(
         "--warm-repeats",

@@ -373,7 +373,8 @@ def _load_line(results: dict) -> str:
 
 
 DAY_TITLE = (
-    "The next day on lakes of each history length, same daily volume (fresh: a new process "
+    "The same next day on lakes of each history length (the days just before it), same daily "
+    "volume (fresh: a new process "
     "from its start, imports, JVM and definitions included; warm: the same day again in that "
     "process):"
 )

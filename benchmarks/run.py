@@ -12,8 +12,8 @@ One command measures, on the same landing files:
 4. the DuckDB baseline (same silver rules and gold tables in SQL): the single-machine
    reference;
 5. one incremental day (the next day's drop) on lakes holding several history lengths at
-   the same daily volume, each in a fresh process (time before the first step apart from
-   step time) and then again in the same, warm process;
+   the same daily volume, the same calendar day on each, in a fresh process (time before
+   the first step apart from step time) and then again in the same, warm process;
 6. an empty partition: the day after, on the longest history, with no drop of one dataset
    (``empty_dataset``; its folder is there, empty): its bronze and silver steps, and the day;
 7. the product at 1x, 4x, 16x of a small scale, to show peak memory stays bounded.
@@ -312,14 +312,24 @@ def history_lengths(cfg: BenchConfig) -> list[int]:
     return sorted({d for d in cfg.history_days if d < cfg.days} | {cfg.days})
 
 
+def history_window(cfg: BenchConfig, history: int) -> tuple[date, date]:
+    """The first and last day of a lake of ``history`` days: the days just before the
+    incremental day (for the whole backfill, its own range)."""
+    day = cfg.incremental_day
+    return day - timedelta(days=history), day - timedelta(days=1)
+
+
 def incremental_days(cfg: BenchConfig, landing: Path, lake: Path, work: Path) -> list[dict]:
-    """The next day on lakes of each history length, at the same daily volume: a fresh
-    process, then (``warm_repeats``) the same day again in that process. The longest
-    history is the backfilled lake; each shorter one is backfilled first (not timed here)."""
+    """The same next day (``incremental_day``) on lakes of each history length, at the same
+    daily volume: a fresh process, then (``warm_repeats``) the same day again in that
+    process. The longest history is the backfilled lake; each shorter one holds the days
+    just before that day, backfilled first (not timed here). The same calendar day on each,
+    so the monthly tables' month to date is the same length on every lake at least a month
+    long, and only the history differs."""
     warm = ("--warm-repeats", str(cfg.warm_repeats))
     measured = []
+    day = cfg.incremental_day
     for history in history_lengths(cfg):
-        day = cfg.start + timedelta(days=history)
         history_lake = lake
         if history < cfg.days:
             history_lake = work / "out" / f"history-{history}d-lake"
@@ -328,8 +338,7 @@ def incremental_days(cfg: BenchConfig, landing: Path, lake: Path, work: Path) ->
                 "product",
                 landing,
                 history_lake,
-                cfg.start,
-                day - timedelta(days=1),
+                *history_window(cfg, history),
                 work,
                 f"history-{history}d-backfill",
             )

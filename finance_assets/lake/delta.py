@@ -42,7 +42,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-from finance_assets.lake.frames import empty_frame, in_one_partition
+from finance_assets.lake.frames import (
+    empty_frame,
+    in_one_partition,
+    read_parquet,
+    select_columns,
+)
 from finance_assets.lake.maintenance import (
     MAINTENANCE_OPERATIONS,
     Compaction,
@@ -70,10 +75,12 @@ def _notes(notes: Mapping[str, str] | None) -> dict[str, str]:
 
 MAX_STRING_STAT = 64
 SMALL_WRITE_DAYS = 31
-MAX_COMMIT_ATTEMPTS = 20
-"""Commits retried when concurrent runs keep writing other partitions of the same table."""
 """A write covering at most this many dates (a day's or a month's run) goes through one task:
 no shuffle, one file per partition. Larger ones (backfills) repartition by date."""
+MAX_COMMIT_ATTEMPTS = 20
+"""Commits retried when concurrent runs keep writing other partitions of the same table."""
+MAX_OPEN_LOGS = 256
+"""Delta logs a lake keeps open (see ``DeltaRsLake._log``): a run reads a few dozen tables."""
 
 
 def _value(text: str | None):
@@ -328,6 +335,7 @@ class DeltaRsLake:
                 "Spark mode for a lake on S3."
             )
         self.root = str(local_path(root).resolve())
+        self._logs: dict[tuple[str, int | None], object] = {}
 
     # --- where tables are -------------------------------------------------------------
 
@@ -338,9 +346,29 @@ class DeltaRsLake:
         return Path(self.table_uri(table), "_delta_log").is_dir()
 
     def version(self, table: str) -> int | None:
+        return self._log(table).version() if self.exists(table) else None
+
+    def _log(self, table: str, version: int | None = None):
+        """The table's Delta log (a ``DeltaTable``) at ``version``, default the latest. A day's
+        run asks the same tables for their version, files and schema hundreds of times, and
+        opening a table reads its checkpoint and every commit after it: a table this lake has
+        opened is brought up to date instead (only newer commits are read), and an older
+        version, which never changes, is opened once."""
         from deltalake import DeltaTable
 
-        return DeltaTable(self.table_uri(table)).version() if self.exists(table) else None
+        uri = self.table_uri(table)
+        known = self._logs.get((uri, version))
+        if known is not None and version is None:
+            known.update_incremental()
+            if not Path(uri, "_delta_log", f"{known.version():020d}.json").exists():
+                # The table was removed and written anew: its versions are other ones now.
+                self._logs = {k: v for k, v in self._logs.items() if k[0] != uri}
+                known = None
+        if known is None:
+            if len(self._logs) >= MAX_OPEN_LOGS:
+                self._logs.clear()
+            known = self._logs[(uri, version)] = DeltaTable(uri, version=version)
+        return known
 
     # --- writing ----------------------------------------------------------------------
 
@@ -467,10 +495,8 @@ class DeltaRsLake:
         return f"versions {read_version + 1}..{version - 1} replaced {where.column} {shown}"
 
     def _result(self, table: str, actions) -> WriteResult:
-        from deltalake import DeltaTable
-
         rows = sum(json.loads(a.stats)["numRecords"] for a in actions)
-        version = DeltaTable(self.table_uri(table)).version()
+        version = self._log(table).version()
         files = tuple(str(Path(self.table_uri(table), a.path)) for a in actions)
         return WriteResult(self.table_uri(table), version, rows, files)
 
@@ -535,10 +561,7 @@ class DeltaRsLake:
     # --- reading ----------------------------------------------------------------------
 
     def _actions(self, table: str, version: int | None = None) -> pa.Table:
-        from deltalake import DeltaTable
-
-        dt = DeltaTable(self.table_uri(table), version=version)
-        return pa.table(dt.get_add_actions(flatten=True))
+        return pa.table(self._log(table, version).get_add_actions(flatten=True))
 
     def files(
         self,
@@ -613,7 +636,7 @@ class DeltaRsLake:
             return empty_frame(spark, schema)
         reader = spark.read.schema(schema).option("basePath", self.table_uri(table))
         try:
-            frame = reader.parquet(*paths)
+            frame = read_parquet(reader, paths)
         except Exception:
             missing = [p for p in paths if not Path(p).exists()]
             if missing:  # Spark's own error is a JVM stack trace naming one path
@@ -621,16 +644,14 @@ class DeltaRsLake:
             raise
         rows = [f.rows for f in files]
         known = None if None in rows else sum(rows)
-        return in_one_partition(frame.select(*schema.fieldNames()), known)
+        return in_one_partition(select_columns(frame, schema.fieldNames()), known)
 
     def schema(self, table: str) -> T.StructType:
         """The table's columns as Spark types, from the Delta log (no JVM call)."""
         return self.spark_schema(table)
 
     def spark_schema(self, table: str, version: int | None = None) -> T.StructType:
-        from deltalake import DeltaTable
-
-        dt = DeltaTable(self.table_uri(table), version=version)
+        dt = self._log(table, version)
         return from_arrow_schema(pa.schema(dt.schema().to_arrow()), prefer_timestamp_ntz=False)
 
     def read_arrow(
@@ -638,11 +659,9 @@ class DeltaRsLake:
     ) -> pa.Table:
         """Rows of ``where`` read by PyArrow on this machine, without Spark (metadata, checks
         of a few rows)."""
-        from deltalake import DeltaTable
-
         if not self.exists(table):
             return pa.table({})
-        dt = DeltaTable(self.table_uri(table))
+        dt = self._log(table)
         schema = pa.schema(dt.schema().to_arrow())
         partitioning = dt.metadata().partition_columns
         dataset = ds.dataset(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -50,3 +50,35 @@ def in_one_partition(frame: DataFrame, rows: int | None = None) -> DataFrame:
     else:
         small = rows <= ONE_PARTITION_ROWS
     return frame.coalesce(1) if small else frame
+
+
+def read_parquet(reader: DataFrameReader, paths: Sequence[str]) -> DataFrame:
+    """``reader.parquet(*paths)``, the paths crossing to the JVM together (see
+    :func:`_java_strings`)."""
+    jreader = getattr(reader, "_jreader", None)
+    strings = None if jreader is None else _java_strings(reader._spark, paths)
+    if strings is None:
+        return reader.parquet(*paths)
+    return reader._df(jreader.parquet(strings))
+
+
+def select_columns(frame: DataFrame, names: Sequence[str]) -> DataFrame:
+    """``frame.select(*names)``, the names crossing to the JVM together (see
+    :func:`_java_strings`)."""
+    rest = _java_strings(frame.sparkSession, names[1:]) if names else None
+    if not isinstance(frame, ClassicDataFrame) or rest is None:
+        return frame.select(*names)
+    return ClassicDataFrame(frame._jdf.select(names[0], rest), frame.sparkSession)
+
+
+def _java_strings(spark: SparkSession, values: Sequence[str]):
+    """``values`` as a Scala sequence in the JVM of a local session, in three round trips.
+    PySpark hands a list to the JVM one py4j round trip per element (py4j fills a Java list
+    element by element): a read of history's files or a wide select spent seconds a day on
+    that alone. None for a remote session (it sends its plan whole) or values that cannot
+    be joined by line breaks."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None or not values or any("\n" in v for v in values):
+        return None
+    listed = jvm.java.util.regex.Pattern.compile("\n").splitAsStream("\n".join(values)).toList()
+    return jvm.PythonUtils.toSeq(listed)

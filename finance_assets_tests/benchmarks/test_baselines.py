@@ -18,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -355,6 +355,18 @@ def test_empty_partition_goal_adds_the_empty_datasets_steps(bronze, silver, met)
 
 
 @pytest.mark.slow
+def test_every_history_ends_the_day_before_the_same_incremental_day() -> None:
+    from benchmarks.run import BenchConfig, history_lengths, history_window
+
+    cfg = BenchConfig(days=90, start=date(2024, 1, 1), history_days=(30, 60, 120))
+    assert history_lengths(cfg) == [30, 60, 90]
+    assert history_window(cfg, 90) == (cfg.start, cfg.end)
+    for history in (30, 60):
+        first, last = history_window(cfg, history)
+        assert last == cfg.end == cfg.incremental_day - timedelta(days=1)
+        assert (last - first).days + 1 == history
+
+
 def test_empty_partition_runs_the_day_without_a_drop(spark, tmp_path) -> None:
     """The bench's empty-partition run on a tiny lake: a fresh product process materializes
     the day whose expenses folder is empty, and its figures name that dataset's steps."""
