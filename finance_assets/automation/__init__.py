@@ -7,5 +7,6 @@
 - ``freshness.py``: the gold freshness checks and their schedule;
 - ``alerts.py``: failed runs, failed checks and stale tables, once per incident, to log,
   webhook and email sinks;
-- ``jobs.py``: the daily and monthly jobs.
+- ``jobs.py``: the daily and monthly jobs;
+- ``slots.py``: free pool slots handed to the steps queued for them (a missed hand-over).
 """

@@ -10,11 +10,10 @@ was writing, so every later run of that table would wait forever. Each CLI run i
 tagged with the host, process id and process start time that run it, and the next CLI run on
 the same instance marks such orphans failed and frees their slots (:func:`release_dead_runs`).
 
-A step waiting for a table's slot is queued; when the holder frees the slot, the next queued
-step is given it. A step queued while the slot was being freed (two processes, no common
-transaction) can miss that hand-over and wait for ever on a free slot. While a CLI run
-executes, :func:`hand_over_free_slots` gives such free slots to their queues every few
-seconds (:class:`SlotWatch`).
+A step queued for a table's slot while the slot was being freed can miss the hand-over and
+wait for ever on a free slot (``automation/slots.py``). While a CLI run executes,
+:func:`hand_over_free_slots` gives such free slots to their queues every few seconds
+(:class:`SlotWatch`).
 """
 
 from __future__ import annotations
@@ -26,6 +25,8 @@ import threading
 from pathlib import Path
 
 import dagster as dg
+
+from finance_assets.automation.slots import hand_over_free_slots
 
 DAGSTER_YAML = """\
 # The Dagster instance of this deployment: `make demo`, `finance-assets materialize` and
@@ -125,24 +126,6 @@ def _process_start(pid: int) -> str | None:
             return stat.read().rsplit(b")", 1)[1].split()[19].decode()
     except (OSError, IndexError):
         return None
-
-
-def hand_over_free_slots(instance: dg.DagsterInstance) -> list[str]:
-    """Give each pool's free slots to the steps queued for it (highest priority, oldest
-    first), as freeing a slot does; returns the pools that had a free slot and a queue."""
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
-        return []
-    handed = []
-    for key in sorted(storage.get_concurrency_keys()):
-        info = storage.get_concurrency_info(key)
-        queued = sum(1 for step in info.pending_steps if step.assigned_timestamp is None)
-        assigned = len(info.pending_steps) - queued
-        for _ in range(min(queued, info.slot_count - assigned)):
-            storage.assign_pending_steps([key])
-        if queued and info.slot_count > assigned:
-            handed.append(key)
-    return handed
 
 
 class SlotWatch:

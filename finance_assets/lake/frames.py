@@ -71,6 +71,15 @@ def select_columns(frame: DataFrame, names: Sequence[str]) -> DataFrame:
     return ClassicDataFrame(frame._jdf.select(names[0], rest), frame.sparkSession)
 
 
+def select_expressions(frame: DataFrame, expressions: Sequence[str]) -> DataFrame:
+    """``frame.selectExpr(*expressions)``, the expressions crossing to the JVM together (see
+    :func:`_java_strings`)."""
+    strings = _java_strings(frame.sparkSession, expressions)
+    if not isinstance(frame, ClassicDataFrame) or strings is None:
+        return frame.selectExpr(*expressions)
+    return ClassicDataFrame(frame._jdf.selectExpr(strings), frame.sparkSession)
+
+
 def _java_strings(spark: SparkSession, values: Sequence[str]):
     """``values`` as a Scala sequence in the JVM of a local session, in three round trips.
     PySpark hands a list to the JVM one py4j round trip per element (py4j fills a Java list

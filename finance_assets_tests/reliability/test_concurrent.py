@@ -20,11 +20,14 @@ import time
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
+from finance_assets.automation.slots import SLOT_WATCH_SENSOR, hand_over_free_slots
 from finance_assets.cli import main
-from finance_assets.cli.instance import SlotWatch, hand_over_free_slots, open_instance
+from finance_assets.cli.instance import SlotWatch, open_instance
+from finance_assets.definitions import load_definitions
 from finance_assets.lake.arrow import read_table
 from finance_assets.landing.generate import GenerateConfig, generate
 from finance_assets_tests.support.lake_snapshot import snapshot
@@ -297,6 +300,24 @@ def test_a_step_queued_while_its_slot_was_freed_is_handed_the_slot(tmp_path: Pat
     assert not storage.claim_concurrency_slot(pool, "run-c", "validate_payments").is_claimed
     storage.free_concurrency_slot_for_step("run-b", "validate_payments")
     assert storage.claim_concurrency_slot(pool, "run-c", "validate_payments").is_claimed
+
+
+def test_the_daemons_slot_watch_sensor_hands_a_free_slot_over(tmp_path: Path) -> None:
+    """Runs the daemon launches have no CLI slot watch: the sensor hands the slot over."""
+    sensor = load_definitions().get_sensor_def(SLOT_WATCH_SENSOR)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    instance = open_instance(tmp_path / "home")
+    storage = instance.event_log_storage
+    pool = "lake:gold/daily_kpi"
+    storage.initialize_concurrency_limit_to_default(pool)
+    storage.add_pending_step(pool, "run-b", "daily_kpi")  # a free slot, nobody handed it
+    assert not storage.claim_concurrency_slot(pool, "run-b", "daily_kpi").is_claimed
+
+    result = sensor(dg.build_sensor_context(instance=instance))
+    assert "1 pool" in result.skip_message
+    assert storage.claim_concurrency_slot(pool, "run-b", "daily_kpi").is_claimed
+    result = sensor(dg.build_sensor_context(instance=instance))
+    assert result.skip_message == "no step waits on a free slot"
 
 
 def test_the_slot_watch_hands_over_while_a_run_executes(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from finance_assets.automation.maintenance import (
     build_maintenance_schedule,
 )
 from finance_assets.automation.schedules import build_daily_schedule
+from finance_assets.automation.slots import build_slot_watch_sensor
 from finance_assets.lake.partitions import build_partitioning
 from finance_assets.settings import current_settings
 
@@ -49,5 +50,6 @@ def defs() -> dg.Definitions:
             build_automation_sensor(settings.ops_default_running),
             build_run_failure_sensor(settings, sinks),
             build_check_alert_sensor(settings, sinks),
+            build_slot_watch_sensor(),
         ],
     )
