@@ -2,8 +2,10 @@
 
 The schema of every bronze, silver, quarantine and gold table, the landing record count of
 bronze and the cross-partition key check of silver judge the rows a step just wrote (while
-they are still cached, for silver and gold); the reconciliation
-checks that compare tables with each other are check steps of their own (``defs/checks``).
+they are still cached, for silver and gold); silver's reconciliation with bronze and its
+quarantine rate are judged by the step that classified bronze into silver and quarantine
+(from the Delta log: no Spark job). The checks that compare gold with silver, and payments
+with orders, are check steps of their own (``defs/checks``).
 """
 
 from __future__ import annotations
@@ -40,11 +42,24 @@ def bronze_checks(dataset: Dataset) -> dict[dg.AssetKey, list[InStepCheck]]:
     }
 
 
-def silver_checks(dataset: Dataset) -> dict[dg.AssetKey, list[InStepCheck]]:
+def silver_checks(
+    dataset: Dataset, thresholds: reconcile.QuarantineThresholds
+) -> dict[dg.AssetKey, list[InStepCheck]]:
     silver, rejected = tables.silver(dataset), tables.quarantine(dataset)
     return {
         silver.key: [
             schema_check(silver, SILVER[dataset.name]),
+            InStepCheck(
+                names.BRONZE_RECONCILES,
+                "For every partition: bronze rows = silver rows + quarantine rows.",
+                reconcile.bronze_reconciles(dataset),
+            ),
+            InStepCheck(
+                names.QUARANTINE_RATE,
+                "Share of each partition's rows quarantined: WARN above the warn threshold, "
+                "ERROR (blocking gold) above the error threshold.",
+                reconcile.quarantine_rate(dataset, thresholds),
+            ),
             InStepCheck(
                 names.KEY_UNIQUE_ACROSS_PARTITIONS,
                 "Keys accepted in these partitions that were also accepted in another one.",

@@ -21,6 +21,7 @@ from finance_assets.cli import materialize
 from finance_assets.contract import DATASETS
 from finance_assets.definitions import load_definitions
 from finance_assets.defs.bronze.assets import rows_per_file
+from finance_assets.defs.silver.assets import quarantine_thresholds
 from finance_assets.gold.tables import gold_tables
 from finance_assets.lake import tables
 from finance_assets.lake.arrow import read_table
@@ -83,11 +84,13 @@ def _settings(lake: Path, **overrides) -> Settings:
     ).with_overrides(**overrides)
 
 
-def _in_step_checks() -> dict:
+def _in_step_checks(settings: Settings) -> dict:
     """Checks judged by the step that writes their asset, by (asset path, check name)."""
     found = {}
+    thresholds = quarantine_thresholds(settings)
     for dataset in DATASETS.values():
-        for key, checks in {**bronze_checks(dataset), **silver_checks(dataset)}.items():
+        written = {**bronze_checks(dataset), **silver_checks(dataset, thresholds)}
+        for key, checks in written.items():
             found.update({(tuple(key.path), c.name): c for c in checks})
     for table in gold_tables():
         found.update({(tuple(table.table.key.path), c.name): c for c in gold_checks(table)})
@@ -110,7 +113,7 @@ def run_check(lake: Path, asset: list[str], check: str, **settings) -> dg.AssetC
         "budget_vs_actual",
     }
     first, last = ("2024-01-01", "2024-01-01") if monthly else DAYS
-    in_step = _in_step_checks().get((tuple(asset), check))
+    in_step = _in_step_checks(_settings(lake, **settings)).get((tuple(asset), check))
     if in_step is not None:
         column = _partition_column(asset)
         where = (
@@ -435,7 +438,7 @@ def test_failed_blocking_check_stops_downstream_assets(spark, lake, tmp_path):
 
 
 def _judge_one_day(lake: Path, asset: list[str], check: str, day: date):
-    in_step = _in_step_checks()[(tuple(asset), check)]
+    in_step = _in_step_checks(_settings(lake))[(tuple(asset), check)]
     where = PartitionRange(_partition_column(asset), day, day)
     scope = CheckScope(None, SparkSession.active(), DeltaRsLake(str(lake)), where)
     return in_step.body(scope)

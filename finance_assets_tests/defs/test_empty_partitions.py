@@ -48,7 +48,10 @@ def _materialize(tmp_path, spark, days=(DAY,), spark_on=None) -> dg.ExecuteInPro
     )
     settings = Settings.load(landing_uri=str(landing), lake_uri=str(lake))
     partitions = build_partitioning(settings)
-    assets = [build_bronze_asset(EXPENSES, partitions), build_silver_asset(EXPENSES, partitions)]
+    assets = [
+        build_bronze_asset(EXPENSES, partitions),
+        build_silver_asset(EXPENSES, partitions, settings),
+    ]
     landing_asset = dg.AssetSpec(("landing", "expenses"), partitions_def=partitions.daily)
     for day in days:
         result = dg.materialize(
@@ -83,6 +86,8 @@ def test_an_empty_partition_runs_no_spark_job_and_passes_its_checks(spark, tmp_p
         "bronze/expenses_raw:landing_records_reconcile",
         "silver/expenses:pandera_schema",
         "silver/expenses:key_unique_across_partitions",
+        "silver/expenses:bronze_rows_reconcile",
+        "silver/expenses:quarantine_rate",
         "quarantine/expenses_rejected:pandera_schema",
     }
     assert all(c.passed for c in checks.values()), checks
@@ -131,7 +136,7 @@ def test_a_day_without_a_drop_never_asks_for_the_spark_session(spark, tmp_path) 
 
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     checks = _checks(result)
-    assert len(checks) == 5
+    assert len(checks) == 7
     assert all(c.passed for c in checks.values()), checks
 
 

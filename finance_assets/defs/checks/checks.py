@@ -1,8 +1,8 @@
 """Reconciliation checks: tables that must agree with each other, as check steps of their own.
 
-(Schemas are judged by the steps that write the tables: ``checks/catalog.py``.) Blocking
-(ERROR) checks stop everything downstream of their asset in the same run; warnings (WARN) are
-recorded and alerted on, never block.
+(Schemas, and silver's reconciliation with bronze, are judged by the steps that write the
+tables: ``checks/catalog.py``.) Blocking (ERROR) checks stop everything downstream of their
+asset in the same run; warnings (WARN) are recorded and alerted on, never block.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import dagster as dg
 
 from finance_assets.checks import names, reconcile
 from finance_assets.checks.factory import table_check
-from finance_assets.contract import DATASETS, EXPENSES, PARTITION_COLUMN, PAYMENTS
+from finance_assets.contract import EXPENSES, PARTITION_COLUMN, PAYMENTS
 from finance_assets.gold.tables import (
     BUDGET_VS_ACTUAL,
     CUSTOMER_360,
@@ -22,50 +22,17 @@ from finance_assets.gold.tables import (
 )
 from finance_assets.lake import tables
 from finance_assets.lake.partitions import Partitioning, current_partitioning
-from finance_assets.settings import Settings, current_settings
 
 
-def build_checks(partitions: Partitioning, settings: Settings) -> list[dg.AssetChecksDefinition]:
+def build_checks(partitions: Partitioning) -> list[dg.AssetChecksDefinition]:
     return [
-        *_dataset_checks(partitions, settings),
+        *_dataset_checks(partitions),
         *_gold_tie_checks(partitions),
     ]
 
 
-def _dataset_checks(partitions: Partitioning, settings: Settings) -> list:
-    checks = []
-    thresholds = reconcile.QuarantineThresholds(
-        warn=settings.quarantine_warn_rate,
-        error=settings.quarantine_error_rate,
-        min_rows=settings.quarantine_min_rows,
-    )
-    for dataset in DATASETS.values():
-        scope = {
-            "partitions_def": partitions.of(dataset.cadence),
-            "partition_column": PARTITION_COLUMN,
-        }
-        silver, bronze = tables.silver(dataset).key, tables.bronze(dataset).key
-        rejected = tables.quarantine(dataset).key
-        checks += [
-            table_check(
-                silver,
-                names.BRONZE_RECONCILES,
-                "For every partition: bronze rows = silver rows + quarantine rows.",
-                reconcile.bronze_reconciles(dataset),
-                additional_deps=[bronze, rejected],
-                **scope,
-            ),
-            table_check(
-                silver,
-                names.QUARANTINE_RATE,
-                "Share of each partition's rows quarantined: WARN above the warn threshold, "
-                "ERROR (blocking gold) above the error threshold.",
-                reconcile.quarantine_rate(dataset, thresholds),
-                additional_deps=[bronze, rejected],
-                **scope,
-            ),
-        ]
-    checks.append(
+def _dataset_checks(partitions: Partitioning) -> list:
+    return [
         table_check(
             tables.PAYMENT_ORDERS.key,
             names.PAYMENTS_HAVE_ORDERS,
@@ -75,8 +42,7 @@ def _dataset_checks(partitions: Partitioning, settings: Settings) -> list:
             partitions_def=partitions.daily,
             partition_column=PARTITION_COLUMN,
         )
-    )
-    return checks
+    ]
 
 
 def _gold_tie_checks(partitions: Partitioning) -> list:
@@ -127,4 +93,4 @@ def _gold_tie_checks(partitions: Partitioning) -> list:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(asset_checks=build_checks(current_partitioning(), current_settings()))
+    return dg.Definitions(asset_checks=build_checks(current_partitioning()))

@@ -1,8 +1,10 @@
 """Silver and quarantine assets: typed, validated rows, and every rejected row with a reason.
 
-One pass classifies a partition's bronze rows and writes both tables. The two assets can be
-materialized on their own too (the other one is left as it was; the blocking
-``bronze_rows_reconcile`` check then proves they still add up to bronze).
+One pass classifies a partition's bronze rows and writes both tables, then judges them: their
+schemas, silver keys against other partitions, and from the Delta log, the blocking
+``bronze_rows_reconcile`` (every bronze row in silver or quarantine) and ``quarantine_rate``.
+The two assets can be materialized on their own too (the other one is left as it was; the
+reconciliation then proves they still add up to bronze).
 """
 
 import dagster as dg
@@ -14,6 +16,7 @@ from pyspark.sql import types as T
 
 from finance_assets.checks.catalog import silver_checks
 from finance_assets.checks.factory import CheckScope, check_specs, evaluate_in_step
+from finance_assets.checks.reconcile import QuarantineThresholds
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset
 from finance_assets.lake import tables
 from finance_assets.lake.frames import empty_frame
@@ -21,14 +24,17 @@ from finance_assets.lake.metadata import table_metadata
 from finance_assets.lake.partitions import Partitioning, current_partitioning, materialized_range
 from finance_assets.lake.resources import LakeResource
 from finance_assets.lake.spark import SparkResource
+from finance_assets.settings import Settings, current_settings
 from finance_assets.silver.rules import REASON, classify, quarantine_rows, silver_rows
 
 MAX_FILE_PROBLEMS_LOGGED = 20
 
 
-def build_silver_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsDefinition:
+def build_silver_asset(
+    dataset: Dataset, partitions: Partitioning, settings: Settings
+) -> dg.AssetsDefinition:
     silver, rejected = tables.silver(dataset), tables.quarantine(dataset)
-    checks = silver_checks(dataset)
+    checks = silver_checks(dataset, quarantine_thresholds(settings))
     same_partition = [
         dg.AssetDep(tables.bronze(dataset).key, partition_mapping=dg.IdentityPartitionMapping())
     ]
@@ -201,10 +207,18 @@ def _log_file_problems(context, store, table, result, where, reasons) -> None:
     )
 
 
-def build_silver(partitions: Partitioning) -> list[dg.AssetsDefinition]:
-    return [build_silver_asset(d, partitions) for d in DATASETS.values()]
+def quarantine_thresholds(settings: Settings) -> QuarantineThresholds:
+    return QuarantineThresholds(
+        warn=settings.quarantine_warn_rate,
+        error=settings.quarantine_error_rate,
+        min_rows=settings.quarantine_min_rows,
+    )
+
+
+def build_silver(partitions: Partitioning, settings: Settings) -> list[dg.AssetsDefinition]:
+    return [build_silver_asset(d, partitions, settings) for d in DATASETS.values()]
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=build_silver(current_partitioning()))
+    return dg.Definitions(assets=build_silver(current_partitioning(), current_settings()))
