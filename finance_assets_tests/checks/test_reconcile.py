@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable, write_deltalake
-from pyspark.sql import SparkSession
+from pyspark.sql import SparkSession, Window
+from pyspark.sql import functions as F
 
 from finance_assets.checks import names, reconcile
 from finance_assets.checks.catalog import bronze_checks, gold_checks, silver_checks
@@ -457,3 +458,49 @@ def test_a_key_of_the_day_judged_is_found_in_another_partition(lake):
     result = _judge_one_day(lake, asset, check, second)
     assert not result.passed
     assert result.metadata["repeated_keys"].value == 1
+
+
+def test_customer_totals_are_held_against_what_changed_since_the_previous_build(spark, lake):
+    """customer_360 rebuilt on the same sales_performance version it already reflected, one
+    customer's total_paid a cent off: the check compares it with its previous version plus
+    the (no) rows added and removed since, not with the whole table, and fails."""
+    store = DeltaRsLake(str(lake))
+    path = tables.gold("customer_360").path
+    first = F.row_number().over(Window.orderBy("customer_id")) == 1
+    frame = store.read(spark, path).withColumn(
+        "total_paid",
+        F.when(first, F.col("total_paid") + F.lit(Decimal("0.01"))).otherwise(F.col("total_paid")),
+    )
+    frame = spark.createDataFrame(frame.toArrow(), frame.schema)  # read before replacing
+    store.replace_table(frame, path, inputs=store.inputs(path))
+
+    evaluation = run_check(lake, ["gold", "customer_360"], names.CUSTOMERS_TIE_TO_ORDERS)
+    assert not evaluation.passed
+    compared = evaluation.metadata["compared"].value
+    assert compared.startswith("changes of sales_performance versions"), compared
+    assert set(evaluation.metadata["mismatches"].value) == {"total_paid"}
+
+
+def _jobs_run(spark) -> int:
+    """Spark jobs this session has run so far."""
+    return spark.sparkContext._jsc.sc().statusStore().jobsList(None).size()
+
+
+@pytest.mark.parametrize(
+    ("check", "column"),
+    [
+        (reconcile.revenue_ties_to_payments, "date"),
+        (reconcile.months_tie_to_days("monthly_financial_report", "revenue", "expenses"), "month"),
+        (reconcile.actual_ties_to_expenses, "month"),
+        (reconcile.customers_tie_to_orders, None),
+    ],
+    ids=["revenue_ties_to_payments", "months_tie_to_days", "actual_ties", "customers_tie"],
+)
+def test_a_reconciliation_of_gold_with_silver_is_one_spark_job(spark, lake, check, column):
+    """Each side is a row per day or month (or one row of totals): the comparison needs no
+    shuffle, so a day's check step is one Spark job, however the tables were computed."""
+    where = PartitionRange(column, date(2024, 1, 1), date(2024, 1, 31)) if column else None
+    scope = CheckScope(None, spark, DeltaRsLake(str(lake)), where)
+    before = _jobs_run(spark)
+    assert check(scope).passed
+    assert _jobs_run(spark) - before == 1
