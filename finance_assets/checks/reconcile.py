@@ -414,16 +414,10 @@ def _previous_build(lake, c360: str, sales: str) -> tuple[int | None, int | None
 def _sums(customers: dict[str, DataFrame], orders: dict[str, DataFrame], totals: dict) -> dict:
     """Column totals of each frame of customer rows and of sales_performance rows, by name,
     in one Spark job (one small aggregate per frame, their rows collected together)."""
-    sums = [
-        frame.agg(*[F.coalesce(F.sum(k), F.lit(0)).alias(k) for k in totals]).withColumn(
-            "frame", F.lit(name)
-        )
-        for name, frame in customers.items()
-    ] + [
-        frame.agg(*[F.coalesce(e, F.lit(0)).alias(k) for k, e in totals.items()]).withColumn(
-            "frame", F.lit(name)
-        )
-        for name, frame in orders.items()
-    ]
+    of_customers = [F.coalesce(F.sum(k), F.lit(0)).alias(k) for k in totals]
+    of_orders = [F.coalesce(e, F.lit(0)).alias(k) for k, e in totals.items()]
+    frames = [(n, f, of_customers) for n, f in customers.items()]
+    frames += [(n, f, of_orders) for n, f in orders.items()]
+    sums = [frame.agg(*exprs).withColumn("frame", F.lit(name)) for name, frame, exprs in frames]
     rows = functools.reduce(lambda a, b: a.unionByName(b), sums).collect()
     return {row["frame"]: {k: row[k] for k in totals} for row in rows}

@@ -26,12 +26,12 @@ from finance_assets.lake.partitions import Partitioning, current_partitioning
 
 def build_checks(partitions: Partitioning) -> list[dg.AssetChecksDefinition]:
     return [
-        *_dataset_checks(partitions),
+        *_payment_checks(partitions),
         *_gold_tie_checks(partitions),
     ]
 
 
-def _dataset_checks(partitions: Partitioning) -> list:
+def _payment_checks(partitions: Partitioning) -> list:
     return [
         table_check(
             tables.PAYMENT_ORDERS.key,
