@@ -204,3 +204,86 @@ def test_the_rows_of_changed_files_come_from_the_log(spark, tmp_path):
     changes = lake.changes("t", 0)
     assert [f.rows for f in changes.added] == [3]
     assert [f.rows for f in changes.removed] == [None]  # a remove action carries no statistics
+
+
+WIDE = (
+    "id long, amount decimal(18,2), note string, paid boolean, count int, "
+    "at timestamp, payment_date date, order_date date"
+)
+
+
+def _log_entries(lake: DeltaRsLake, table: str) -> list[dict]:
+    """Each data file's partition values and statistics, as the Delta log holds them."""
+    actions = lake._actions(table).to_pylist()
+    kept = [
+        {k: v for k, v in a.items() if k not in ("path", "size_bytes", "modification_time")}
+        for a in actions
+    ]
+    return sorted(
+        kept, key=lambda a: (str(a["partition.payment_date"]), str(a["partition.order_date"]))
+    )
+
+
+def test_a_write_of_a_few_days_lays_out_files_as_a_spark_write_does(spark, tmp_path):
+    """A day's write is collected as Arrow and written by PyArrow (Spark's committer costs
+    more than a day's rows); a backfill's goes through Spark's writer. Same rows, same
+    partition folders (a null order day included), same Delta statistics, same Parquet types."""
+    from datetime import datetime, timezone
+
+    import pyarrow.parquet as pq
+
+    from finance_assets.lake.delta import ARROW_WRITE_DAYS, PartitionSet, _arrow_sized
+
+    at = datetime(2024, 1, 2, 13, 5, 7, 123456, tzinfo=timezone.utc)
+    rows = [
+        (1, Decimal("10.10"), "café ☕", True, 3, at, date(2024, 1, 2), date(2024, 1, 1)),
+        (2, None, None, None, None, None, date(2024, 1, 2), None),
+        (3, Decimal("-0.01"), "x" * 100, False, -1, at, date(2024, 1, 3), date(2024, 1, 3)),
+        (4, Decimal("99999999.99"), "b", False, 0, at, date(2024, 1, 2), date(2024, 1, 1)),
+    ]
+    frame = spark.createDataFrame(rows, WIDE)
+    few = PartitionSet.of("payment_date", [date(2024, 1, 2), date(2024, 1, 3)])
+    many = PartitionRange("payment_date", date(2024, 1, 1), date(2024, 1, 1) + timedelta(days=40))
+    assert _arrow_sized(frame.schema, ["payment_date", "order_date"], few)
+    assert not _arrow_sized(frame.schema, ["payment_date", "order_date"], many)
+    assert many.size > ARROW_WRITE_DAYS
+
+    lake = DeltaRsLake(str(tmp_path))
+    partition_by = ["payment_date", "order_date"]
+    lake.replace_partitions(frame, "arrow", few, partition_by=partition_by)
+    lake.replace_partitions(frame, "spark", many, partition_by=partition_by)
+
+    def rows_of(table):
+        return sorted(tuple(r) for r in lake.read(spark, table).select(*frame.columns).collect())
+
+    assert rows_of("arrow") == rows_of("spark") == sorted(tuple(r) for r in frame.collect())
+    assert _log_entries(lake, "arrow") == _log_entries(lake, "spark")
+    folders = {f.path.split("/arrow/")[1].rsplit("/", 1)[0] for f in lake.files("arrow")}
+    assert folders == {f.path.split("/spark/")[1].rsplit("/", 1)[0] for f in lake.files("spark")}
+    assert "payment_date=2024-01-02/order_date=__HIVE_DEFAULT_PARTITION__" in folders
+
+    def physical(table):
+        schema = pq.read_metadata(lake.files(table)[0].path).schema
+        return {schema.column(i).name: schema.column(i).physical_type for i in range(len(schema))}
+
+    assert physical("arrow") == physical("spark")
+
+
+def test_a_write_of_a_few_days_keeps_sparks_limit_of_rows_per_file(spark, tmp_path):
+    """``spark.sql.files.maxRecordsPerFile`` bounds the files of both ways of writing."""
+    lake = DeltaRsLake(str(tmp_path))
+    rows = [(i, Decimal(f"{i}.00"), date(2024, 1, 1 + i % 2)) for i in range(5)]
+    spark.conf.set("spark.sql.files.maxRecordsPerFile", "2")
+    try:
+        lake.replace_partitions(_frame(spark, rows), "arrow", _days(1, 2))
+        backfill = PartitionRange("partition_date", date(2024, 1, 1), date(2024, 2, 9))
+        lake.replace_partitions(_frame(spark, rows), "spark", backfill)
+    finally:
+        spark.conf.unset("spark.sql.files.maxRecordsPerFile")
+
+    def rows_per_file(table):
+        return sorted((f.partition_values["partition_date"], f.rows) for f in lake.files(table))
+
+    assert rows_per_file("arrow") == rows_per_file("spark")
+    assert len(lake.files("arrow")) == 3  # 2 + 1 rows on the 1st, 2 on the 2nd
+    assert sorted(r["id"] for r in lake.read(spark, "arrow").collect()) == list(range(5))
