@@ -421,18 +421,7 @@ class DeltaRsLake:
         return WriteResult(uri, DeltaTable(uri).version(), rows.num_rows)
 
     def _write(self, df, table, partition_by, where, inputs, notes=None) -> WriteResult:
-        table_dir = Path(self.table_uri(table))
-        if _arrow_sized(df.schema, partition_by, where):
-            actions = _write_arrow(
-                df.toArrow(),
-                to_arrow_schema(df.schema, timezone="UTC"),
-                table_dir,
-                partition_by,
-                int(df.sparkSession.conf.get(MAX_RECORDS_PER_FILE, "0") or 0),
-            )
-        else:
-            small = where is not None and where.size <= SMALL_WRITE_DAYS
-            actions = self._stage_files(df, table_dir, partition_by, small)
+        actions = self._stage_files(df, Path(self.table_uri(table)), partition_by, where)
         return self._commit(df.schema, actions, table, partition_by, where, inputs, notes)
 
     def _commit(
@@ -518,8 +507,19 @@ class DeltaRsLake:
         return WriteResult(self.table_uri(table), version, rows, files)
 
     def _stage_files(
-        self, df: DataFrame, table_dir: Path, partition_by: list[str], small: bool = False
+        self, df: DataFrame, table_dir: Path, partition_by: list[str], where: Where | None
     ):
+        """Write ``df``'s data files into the table folder, uncommitted (no reader sees them
+        yet): their add actions. A day's few dates through Arrow, more through Spark's writer."""
+        if _arrow_sized(df.schema, partition_by, where):
+            return _write_arrow(
+                df.toArrow(),
+                to_arrow_schema(df.schema, timezone="UTC"),
+                table_dir,
+                partition_by,
+                int(df.sparkSession.conf.get(MAX_RECORDS_PER_FILE, "0") or 0),
+            )
+        small = where is not None and where.size <= SMALL_WRITE_DAYS
         staging = Path(self.root, "_staging", uuid.uuid4().hex)
         if partition_by and small:
             # A few partitions' worth (a day's run): one task writes them, no shuffle.
