@@ -880,13 +880,14 @@ def _write_arrow(
     writer would (Hive folders, snappy, decimals as integers): the add actions."""
     rows = rows.cast(schema)
     actions = []
-    partitions = rows.select(partition_by).group_by(list(partition_by)).aggregate([])
-    for values in partitions.to_pylist() if partition_by else [{}]:
+    keys = list(partition_by)
+    partitions = rows.select(keys).group_by(keys).aggregate([]).to_pylist() if keys else [{}]
+    for values in partitions:
         part = rows
         for column, value in values.items():
             matches = pc.is_null(part[column]) if value is None else pc.equal(part[column], value)
             part = part.filter(matches)
-        part = part.drop_columns(list(partition_by))
+        part = part.drop_columns(keys)
         folders = [f"{c}={HIVE_NULL if v is None else v.isoformat()}" for c, v in values.items()]
         step = max_rows_per_file if max_rows_per_file > 0 else max(part.num_rows, 1)
         for number, offset in enumerate(range(0, part.num_rows, step)):
