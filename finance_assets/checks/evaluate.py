@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pandera.pyspark as pa
+import pyarrow
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from finance_assets.lake.frames import in_one_partition
 
 SAMPLE_ROWS = 5
+FLAG_PREFIX = "__breaks_rule_"
+"""Columns :func:`with_rule_flags` adds: one per rule, true on the rows that break it."""
 
 
 @dataclass
@@ -141,6 +145,18 @@ def rule_failures(schema: pa.DataFrameSchema, present: set[str]) -> dict[str, st
     return failing
 
 
+def failing_rules(
+    schema: pa.DataFrameSchema, present: set[str], rules: Sequence[RowRule] = ()
+) -> dict[str, str]:
+    """Rule name -> Spark SQL expression true on rows that break it: the schema's rules on the
+    ``present`` columns, then the row ``rules`` whose columns are all present."""
+    failing = rule_failures(schema, present)
+    for rule in rules:
+        if set(rule.columns) <= present:
+            failing[rule.name] = f"NOT coalesce(({rule.holds}), false)"
+    return failing
+
+
 def evaluate(
     frame: DataFrame, schema: pa.DataFrameSchema, rules: Sequence[RowRule] = ()
 ) -> SchemaReport:
@@ -150,10 +166,7 @@ def evaluate(
     written = frame.schema
     actual = {f.name: f.dataType for f in written.fields}
     report = evaluate_empty(written, schema)  # the columns and types; rows follow
-    failing = rule_failures(schema, set(actual))
-    for rule in rules:
-        if set(rule.columns) <= set(actual):
-            failing[rule.name] = f"NOT coalesce(({rule.holds}), false)"
+    failing = failing_rules(schema, set(actual), rules)
     keys = list(schema.unique or [])
     unique = bool(keys) and set(keys) <= set(actual)
     # One job: every rule's failing rows, and the rows beyond the first of each key.
@@ -177,6 +190,58 @@ def evaluate(
         report.failures[f"{'+'.join(keys)}:unique"] = int(counts["__keyed"] - counts["__keys"])
     if report.failures:
         report.samples = _samples(frame, [failing[r] for r in report.failures if r in failing])
+    return report
+
+
+def with_rule_flags(
+    frame: DataFrame, schema: pa.DataFrameSchema, rules: Sequence[RowRule] = ()
+) -> tuple[DataFrame, tuple[str, ...]]:
+    """``frame`` with a boolean column per rule (see :func:`failing_rules`), true on the rows
+    that break it, and those columns' names. A write that collects its rows (a day's) brings
+    the rules' verdicts back with them in the same Spark job, and :func:`evaluate_collected`
+    judges them there: no second job over the rows just written."""
+    failing = failing_rules(schema, set(frame.columns), rules)
+    flags = tuple(f"{FLAG_PREFIX}{i}" for i in range(len(failing)))
+    verdicts = [
+        f"coalesce(({expr}), false) AS {flag}"
+        for flag, expr in zip(flags, failing.values(), strict=True)
+    ]
+    return (frame.selectExpr("*", *verdicts) if verdicts else frame), flags
+
+
+def evaluate_collected(
+    rows: pyarrow.Table,
+    written: T.StructType,
+    schema: pa.DataFrameSchema,
+    rules: Sequence[RowRule] = (),
+) -> SchemaReport:
+    """The report :func:`evaluate` gives for the rows written (``written`` their schema), from
+    those rows collected with :func:`with_rule_flags`'s columns: the rules were judged by
+    Spark as they were computed; counts, repeated keys and samples are read here."""
+    actual = {f.name for f in written.fields}
+    report = evaluate_empty(written, schema)
+    report.rows = rows.num_rows
+    failing = failing_rules(schema, actual, rules)
+    broken = {}
+    for i, rule in enumerate(failing):
+        flag = rows.column(f"{FLAG_PREFIX}{i}")
+        count = pc.sum(pc.cast(flag, pyarrow.int64())).as_py() or 0
+        if count:
+            report.failures[rule], broken[rule] = count, flag
+    keys = list(schema.unique or [])
+    if keys and set(keys) <= actual:
+        keyed = rows.select(keys).drop_null()
+        repeated = keyed.num_rows - keyed.group_by(keys).aggregate([]).num_rows
+        if repeated:
+            report.failures[f"{'+'.join(keys)}:unique"] = repeated
+    if broken:
+        any_broken = broken.popitem()[1]
+        for flag in broken.values():
+            any_broken = pc.or_(any_broken, flag)
+        shown = rows.filter(any_broken).slice(0, SAMPLE_ROWS).select([f.name for f in written])
+        report.samples = [
+            {k: _plain(_naive(v)) for k, v in row.items()} for row in shown.to_pylist()
+        ]
     return report
 
 
@@ -211,6 +276,13 @@ def _samples(frame: DataFrame, conditions: list[str]) -> list[dict]:
     any_failing = " OR ".join(f"({condition})" for condition in conditions)
     rows = frame.where(any_failing).limit(SAMPLE_ROWS).collect()
     return [{k: _plain(v) for k, v in row.asDict().items()} for row in rows]
+
+
+def _naive(value):
+    """A timestamp as Spark hands it to Python (UTC, without a zone), from Arrow's."""
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        return value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return value
 
 
 def _plain(value):

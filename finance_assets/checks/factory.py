@@ -13,9 +13,17 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pandera.pyspark as pa
+import pyarrow
+from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from finance_assets.checks.evaluate import RowRule, evaluate, evaluate_empty
+from finance_assets.checks.evaluate import (
+    RowRule,
+    evaluate,
+    evaluate_collected,
+    evaluate_empty,
+    with_rule_flags,
+)
 from finance_assets.checks.names import CHECK_SECONDS, SCHEMA
 from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
 from finance_assets.lake.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
@@ -81,14 +89,26 @@ class CheckScope:
     """What a check body gets: the Spark session, the lake, the run's dates and, inside the
     writing step, the frames just written (by table path) and ``facts`` the step found out
     while writing that a check needs (e.g. the landing files bronze parsed, the gold write's
-    plan), and ``empty``: the tables (by path) the step wrote no rows to, with the schema it
-    wrote, so that their checks are judged without a Spark job.
+    plan), ``empty``: the tables (by path) the step wrote no rows to, with the schema it
+    wrote, so that their checks are judged without a Spark job, and ``collected``: the rows a
+    write brought back to this process (a day's), with the columns its checks asked for
+    (see :func:`prepare_write`).
 
     ``spark`` is the session, or a function that returns it: then the session is asked for
     only when a check first needs it, and checks judged from the Delta log alone never wait
     for a Spark start."""
 
-    def __init__(self, context, spark, lake: Lake, where, written=None, facts=None, empty=None):
+    def __init__(
+        self,
+        context,
+        spark,
+        lake: Lake,
+        where,
+        written=None,
+        facts=None,
+        empty=None,
+        collected=None,
+    ):
         self.context = context
         self._spark = spark
         self.lake: Lake = lake
@@ -96,12 +116,21 @@ class CheckScope:
         self.written: dict = dict(written or {})
         self.facts: dict = dict(facts or {})
         self.empty: dict[str, T.StructType] = dict(empty or {})
+        self.collected: dict[str, pyarrow.Table] = {
+            path: rows for path, rows in (collected or {}).items() if rows is not None
+        }
 
     @property
     def spark(self):
         if callable(self._spark):
             self._spark = self._spark()
         return self._spark
+
+    def written_schema(self, table: str) -> T.StructType:
+        """The columns the step wrote to ``table``: its frame's, else the Delta log's."""
+        if table in self.written:
+            return self.written[table].schema
+        return self.lake.schema(table)
 
     def read(self, table: str, where: Where | None = None):
         if table in self.written and where is None:
@@ -148,6 +177,9 @@ class InStepCheck:
     description: str
     body: CheckBody
     blocking: bool = True
+    prepare: Callable[[DataFrame], tuple[DataFrame, tuple[str, ...]]] | None = None
+    """Columns the check needs computed with the rows as they are written (not stored): the
+    frame with them, and their names."""
 
     def spec(self, key: dg.AssetKey) -> dg.AssetCheckSpec:
         return dg.AssetCheckSpec(
@@ -157,6 +189,19 @@ class InStepCheck:
 
 def check_specs(checks: dict[dg.AssetKey, list[InStepCheck]]) -> list[dg.AssetCheckSpec]:
     return [check.spec(key) for key, found in checks.items() for check in found]
+
+
+def prepare_write(
+    checks: Sequence[InStepCheck], frame: DataFrame
+) -> tuple[DataFrame, tuple[str, ...]]:
+    """``frame`` with the columns ``checks`` judge a write by (see ``InStepCheck.prepare``),
+    and their names: the lake computes them with the rows but does not store them."""
+    added: tuple[str, ...] = ()
+    for check in checks:
+        if check.prepare is not None:
+            frame, names = check.prepare(frame)
+            added += names
+    return frame, added
 
 
 def evaluate_in_step(
@@ -196,6 +241,9 @@ def schema_check(
     def body(scope: CheckScope) -> dg.AssetCheckResult:
         if table.path in scope.empty:  # no rows written: the schema alone can fail
             report = evaluate_empty(scope.empty[table.path], schema)
+        elif table.path in scope.collected:  # the rules were judged as the rows were written
+            written = scope.written_schema(table.path)
+            report = evaluate_collected(scope.collected[table.path], written, schema, rules)
         else:
             report = evaluate(scope.read(table.path), schema, rules)
         return dg.AssetCheckResult(
@@ -223,4 +271,5 @@ def schema_check(
         f"ranges and enumerations{also} of the partitions just written.",
         body,
         blocking,
+        prepare=lambda frame: with_rule_flags(frame, schema, rules),
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import calendar
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -39,7 +39,7 @@ from pyspark.sql import functions as F
 from finance_assets.gold.tables import DAILY_KPI, GoldTable
 from finance_assets.lake.closing import MonthAction, month_of
 from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
-from finance_assets.lake.frames import empty_frame
+from finance_assets.lake.frames import empty_frame, in_one_partition
 
 FIGURE = "decimal(18,2)"
 """Old and new values are compared and recorded as exact decimals (counts fit too)."""
@@ -146,7 +146,8 @@ def plan_write(
     if where is None or table.partition_column is None:
         return WritePlan(table, where)
     path = table.table.path
-    published = set(lake.partition_row_counts(path, where)) if lake.exists(path) else set()
+    counts = lake.partition_row_counts(path, where) if lake.exists(path) else {}
+    published = set(counts)
     kept = tuple(sorted(v for v in _values(table, where) if month_of(v) in closed))
     touched = {month_of(v): closed[month_of(v)] for v in kept}
     writing = _without(table, where, kept)
@@ -160,7 +161,7 @@ def plan_write(
     # Only changes to settled or closed partitions are recorded: a month in progress, however
     # often it was written, is not compared at all.
     compared = settled | set(kept)
-    changes = _changes(spark, lake, table, frame, where, compared) if compared else []
+    changes = _changes(spark, lake, table, frame, compared, counts) if compared else []
     return WritePlan(
         table=table,
         where=writing,
@@ -201,7 +202,7 @@ def _without(table: GoldTable, where: Where, kept: tuple[date, ...]) -> Where | 
     if not kept:
         return where
     if isinstance(where, PartitionRange):
-        remaining = PartitionRange(where.column, where.start, where.end, (*where.keep, *kept))
+        remaining = replace(where, keep=(*where.keep, *kept))
     else:
         remaining = PartitionSet.of(where.column, [v for v in where.values if v not in kept])
     return remaining if remaining.size and _values(table, remaining) else None
@@ -219,10 +220,12 @@ def _changes(
     lake: Lake,
     table: GoldTable,
     frame: DataFrame,
-    where: Where,
     partitions: set[date],
+    published: Mapping[date, int],
 ) -> list[Change]:
-    """Figures that differ between the rows now in ``partitions`` and ``frame``'s rows there."""
+    """Figures that differ between the rows now in ``partitions`` (``published`` rows per
+    partition, from the Delta log) and ``frame``'s rows there. A day's few rows on each side
+    are compared in one partition: one Spark job, without a shuffle on either side."""
     part, row_key, measures = table.partition_column, table.row_key, table.measures
     keys = [part, *row_key]
     chosen = PartitionSet.of(part, partitions)
@@ -230,7 +233,8 @@ def _changes(
         old = lake.read(spark, table.table.path, chosen)
     else:
         old = empty_frame(spark, frame.schema)
-    new = frame.where(chosen.spark_filter())
+    old = in_one_partition(old, rows=sum(published.get(p, 0) for p in partitions))
+    new = in_one_partition(frame.where(chosen.spark_filter()))
 
     def side(rows: DataFrame, prefix: str) -> DataFrame:
         figures = [F.col(m).cast(FIGURE).alias(f"{prefix}{m}") for m in measures]

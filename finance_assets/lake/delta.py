@@ -30,7 +30,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Protocol
@@ -76,13 +76,18 @@ def _notes(notes: Mapping[str, str] | None) -> dict[str, str]:
 
 
 MAX_STRING_STAT = 64
-SMALL_WRITE_DAYS = 31
-"""A write covering at most this many dates (a day's or a month's run) goes through one task:
-no shuffle, one file per partition. Larger ones (backfills) repartition by date."""
-ARROW_WRITE_DAYS = 7
-"""A write of at most this many dates (a day's run and the few days late data reopened) whose
-partition columns are dates is collected as Arrow and written by PyArrow here: Spark's writer
-spends a few tenths of a second a write in its output committer, more than a day's rows cost."""
+SMALL_WRITE_PARTITIONS = 31
+"""A write covering at most this many partitions (dates, or a monthly table's months: a day's
+or a month's run) goes through one task: no shuffle, one file per partition. Larger ones
+(backfills) repartition by date."""
+ARROW_WRITE_PARTITIONS = 7
+"""A write of at most this many partitions (a day's run and the few days late data reopened,
+or a month of a monthly table) whose partition columns are dates is collected as Arrow and
+written by PyArrow here: Spark's writer spends a few tenths of a second a write in its output
+committer, more than a day's rows cost."""
+ARROW_WRITE_ROWS = 64_000
+"""A table replaced whole whose current version holds at most this many rows (customer_360 of
+a small business) is written through Arrow too."""
 MAX_RECORDS_PER_FILE = "spark.sql.files.maxRecordsPerFile"
 MAX_COMMIT_ATTEMPTS = 20
 """Commits retried when concurrent runs keep writing other partitions of the same table."""
@@ -109,13 +114,17 @@ class PartitionRange:
     start: date
     end: date
     keep: tuple[date, ...] = ()
+    monthly: bool = False
+    """Whether the column holds the first days of months (a monthly table's partitions)."""
 
     def contains(self, value) -> bool:
         return value is not None and self.start <= value <= self.end and value not in self.keep
 
     @property
     def size(self) -> int:
-        """How many dates the range covers."""
+        """How many partition values the range can hold: dates, or months when ``monthly``."""
+        if self.monthly:
+            return sum(1 for d in self.days() if d.day == 1)
         return (self.end - self.start).days + 1 - len(self.keep)
 
     def days(self) -> list[date]:
@@ -130,7 +139,7 @@ class PartitionRange:
 
     def on(self, column: str) -> PartitionRange:
         """The same dates, of another column."""
-        return PartitionRange(column, self.start, self.end, self.keep)
+        return replace(self, column=column)
 
     def spark_filter(self):
         inside = F.col(self.column).between(F.lit(self.start), F.lit(self.end))
@@ -206,6 +215,9 @@ class WriteResult:
     version: int
     rows: int
     files: tuple[str, ...] = ()
+    collected: pa.Table | None = field(default=None, compare=False, repr=False)
+    """The rows as written, with the ``unstored`` columns, when the write brought them to this
+    process (a day's few dates, written through Arrow); else None."""
 
 
 @dataclass(frozen=True)
@@ -249,9 +261,14 @@ class Lake(Protocol):
         partition_by: Sequence[str] | None = None,
         inputs: Mapping[str, int | None] | None = None,
         notes: Mapping[str, str] | None = None,
+        unstored: Sequence[str] = (),
     ) -> WriteResult: ...
     def replace_table(
-        self, df: DataFrame, table: str, inputs: Mapping[str, int | None] | None = None
+        self,
+        df: DataFrame,
+        table: str,
+        inputs: Mapping[str, int | None] | None = None,
+        unstored: Sequence[str] = (),
     ) -> WriteResult: ...
     def empty_partitions(
         self,
@@ -387,16 +404,27 @@ class DeltaRsLake:
         partition_by: Sequence[str] | None = None,
         inputs: Mapping[str, int | None] | None = None,
         notes: Mapping[str, str] | None = None,
+        unstored: Sequence[str] = (),
     ) -> WriteResult:
         """Replace the partitions of ``where`` with ``df`` in one commit; ``inputs`` and
-        ``notes`` (``finance.*`` keys) go into the commit's metadata."""
+        ``notes`` (``finance.*`` keys) go into the commit's metadata. ``unstored``: columns of
+        ``df`` computed with the rows (a check's verdicts) but not written; the result's
+        ``collected`` holds them when the rows came back to this process."""
         partitions = list(partition_by or [where.column])
-        return self._write(df, table, partitions, where, inputs, notes)
+        return self._write(df, table, partitions, where, inputs, notes, unstored)
 
     def replace_table(
-        self, df: DataFrame, table: str, inputs: Mapping[str, int | None] | None = None
+        self,
+        df: DataFrame,
+        table: str,
+        inputs: Mapping[str, int | None] | None = None,
+        unstored: Sequence[str] = (),
     ) -> WriteResult:
-        return self._write(df, table, [], None, inputs)
+        """Replace the whole table with ``df`` (``unstored`` as for :meth:`replace_partitions`).
+        A table that holds at most ``ARROW_WRITE_ROWS`` rows is written through Arrow: a merge
+        changes a few of them."""
+        few = self.exists(table) and self.row_count(table) <= ARROW_WRITE_ROWS
+        return self._write(df, table, [], None, inputs, unstored=unstored, few_rows=few)
 
     def empty_partitions(
         self,
@@ -420,9 +448,15 @@ class DeltaRsLake:
         write_deltalake(uri, rows, mode="append", partition_by=list(partition_by) or None)
         return WriteResult(uri, DeltaTable(uri).version(), rows.num_rows)
 
-    def _write(self, df, table, partition_by, where, inputs, notes=None) -> WriteResult:
-        actions = self._stage_files(df, Path(self.table_uri(table)), partition_by, where)
-        return self._commit(df.schema, actions, table, partition_by, where, inputs, notes)
+    def _write(
+        self, df, table, partition_by, where, inputs, notes=None, unstored=(), few_rows=False
+    ) -> WriteResult:
+        actions, collected = self._stage_files(
+            df, Path(self.table_uri(table)), partition_by, where, unstored, few_rows
+        )
+        stored = _without(df.schema, unstored)
+        result = self._commit(stored, actions, table, partition_by, where, inputs, notes)
+        return replace(result, collected=collected)
 
     def _commit(
         self, spark_schema, actions, table, partition_by, where, inputs, notes=None
@@ -507,19 +541,31 @@ class DeltaRsLake:
         return WriteResult(self.table_uri(table), version, rows, files)
 
     def _stage_files(
-        self, df: DataFrame, table_dir: Path, partition_by: list[str], where: Where | None
-    ):
-        """Write ``df``'s data files into the table folder, uncommitted (no reader sees them
-        yet): their add actions. A day's few dates through Arrow, more through Spark's writer."""
-        if _arrow_sized(df.schema, partition_by, where):
-            return _write_arrow(
-                df.toArrow(),
-                to_arrow_schema(df.schema, timezone="UTC"),
+        self,
+        df: DataFrame,
+        table_dir: Path,
+        partition_by: list[str],
+        where: Where | None,
+        unstored: Sequence[str] = (),
+        few_rows: bool = False,
+    ) -> tuple[list, pa.Table | None]:
+        """Write ``df``'s data files (less its ``unstored`` columns) into the table folder,
+        uncommitted (no reader sees them yet): their add actions, and the rows when they were
+        collected here. A day's few dates, or ``few_rows`` known to be few, through Arrow; more
+        through Spark's writer."""
+        if few_rows or _arrow_sized(df.schema, partition_by, where):
+            collected = df.toArrow()
+            actions = _write_arrow(
+                collected.drop_columns(list(unstored)),
+                to_arrow_schema(_without(df.schema, unstored), timezone="UTC"),
                 table_dir,
                 partition_by,
                 int(df.sparkSession.conf.get(MAX_RECORDS_PER_FILE, "0") or 0),
             )
-        small = where is not None and where.size <= SMALL_WRITE_DAYS
+            return actions, collected
+        if unstored:
+            df = df.drop(*unstored)
+        small = where is not None and where.size <= SMALL_WRITE_PARTITIONS
         staging = Path(self.root, "_staging", uuid.uuid4().hex)
         if partition_by and small:
             # A few partitions' worth (a day's run): one task writes them, no shuffle.
@@ -548,7 +594,7 @@ class DeltaRsLake:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(file, target)
                 actions.append(_add_action(table_dir, relative, metadata))
-            return actions
+            return actions, None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -858,12 +904,16 @@ def _add_action(table_dir: Path, relative: Path, metadata: pq.FileMetaData):
     )
 
 
+def _without(schema: T.StructType, columns: Sequence[str]) -> T.StructType:
+    return T.StructType([f for f in schema.fields if f.name not in set(columns)])
+
+
 def _arrow_sized(schema: T.StructType, partition_by: Sequence[str], where: Where | None) -> bool:
-    """Whether a write goes through :func:`_write_arrow`: a few dates, partitioned by dates."""
+    """Whether a write goes through :func:`_write_arrow`: a few partitions, each a date."""
     types = {f.name: f.dataType for f in schema.fields}
     return (
         where is not None
-        and where.size <= ARROW_WRITE_DAYS
+        and where.size <= ARROW_WRITE_PARTITIONS
         and all(isinstance(types.get(c), T.DateType) for c in partition_by)
     )
 
@@ -982,8 +1032,11 @@ class SparkDeltaLake:
         partition_by: Sequence[str] | None = None,
         inputs: Mapping[str, int | None] | None = None,
         notes: Mapping[str, str] | None = None,
+        unstored: Sequence[str] = (),
     ) -> WriteResult:
         metadata = {INPUTS: dict(inputs or {}), **_notes(notes)}
+        if unstored:
+            df = df.drop(*unstored)
         writer = (
             df.write.format("delta")
             .mode("overwrite")
@@ -995,8 +1048,14 @@ class SparkDeltaLake:
         return self._result(self._session(df.sparkSession), table)
 
     def replace_table(
-        self, df: DataFrame, table: str, inputs: Mapping[str, int | None] | None = None
+        self,
+        df: DataFrame,
+        table: str,
+        inputs: Mapping[str, int | None] | None = None,
+        unstored: Sequence[str] = (),
     ) -> WriteResult:
+        if unstored:
+            df = df.drop(*unstored)
         writer = (
             df.write.format("delta")
             .mode("overwrite")

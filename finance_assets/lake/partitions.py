@@ -71,9 +71,15 @@ def month_of(day: date) -> date:
 
 
 def materialized_range(context: dg.AssetExecutionContext, column: str) -> PartitionRange:
-    """The inclusive range of dates covered by the partitions of this run."""
+    """The inclusive range of dates covered by the partitions of this run (``monthly`` for a
+    monthly asset, whose partition values are the first days of months)."""
     window = context.partition_time_window
-    return PartitionRange(column, _to_date(window.start), _to_date(window.end) - timedelta(days=1))
+    return PartitionRange(
+        column,
+        _to_date(window.start),
+        _to_date(window.end) - timedelta(days=1),
+        monthly=isinstance(context.assets_def.partitions_def, dg.MonthlyPartitionsDefinition),
+    )
 
 
 def _to_date(moment: datetime) -> date:

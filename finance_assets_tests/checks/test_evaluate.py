@@ -237,3 +237,86 @@ def test_each_kind_of_rule_is_judged_on_both_sides_of_its_bound(spark):
     assert report.failures == dict(collections.Counter(rule for _, rule in failing))
     assert report.rows == len(passing) + len(failing)
     assert len(report.samples) == SAMPLE_ROWS
+
+
+def _judged_as_written(frame, schema, rules=()):
+    """The report from the rows collected with their rule flags, as a day's write gives it."""
+    from finance_assets.checks.evaluate import evaluate_collected, with_rule_flags
+
+    flagged, flags = with_rule_flags(frame, schema, rules)
+    rows = flagged.toArrow()
+    assert set(flags) <= set(rows.column_names) and flags
+    return evaluate_collected(rows, frame.schema, schema, rules)
+
+
+def _same_report(ours, theirs) -> None:
+    assert (ours.rows, ours.failures, ours.missing_columns, ours.wrong_types) == (
+        theirs.rows,
+        theirs.failures,
+        theirs.missing_columns,
+        theirs.wrong_types,
+    )
+    assert sorted(map(repr, ours.samples)) == sorted(map(repr, theirs.samples))
+
+
+def test_rules_judged_with_the_written_rows_report_what_a_pass_over_them_reports(spark):
+    """Nulls, values out of range or set, repeated keys, a row rule, timestamps in the
+    samples, a wrong type: the flags collected with the rows give the same report."""
+    from pyspark.sql import types as T
+
+    from finance_assets.bronze.transforms import bronze_schema
+    from finance_assets.contract import DATASETS
+
+    orders = [
+        ORDER,
+        {**ORDER, "order_amount": Decimal("-1.00")},
+        {**ORDER, "order_id": 2, "order_status": "LOST", "customer_id": None},
+        {**ORDER, "order_id": 3, "customer_id": "X9"},
+        {**ORDER, "order_id": None},
+        {**ORDER, "order_id": 2},
+    ]
+    frame = _frame(spark, SILVER["orders"], orders)
+    report = _judged_as_written(frame, SILVER["orders"])
+    assert report.failures["order_id:not_null"] == 1 and report.failures["order_status:isin"] == 1
+    _same_report(report, evaluate(frame, SILVER["orders"]))
+    clean = _frame(spark, SILVER["orders"], [ORDER, {**ORDER, "order_id": 2}])
+    assert _judged_as_written(clean, SILVER["orders"]).passed
+
+    budget = {
+        "department": "IT",
+        "month": date(2024, 1, 1),
+        "budget_amount": Decimal("10.00"),
+        "actual_amount": Decimal("12.00"),
+        "variance": Decimal("-2.00"),
+        "variance_pct": None,
+        "is_overspent": True,
+    }
+    keyed = gold_schemas()["budget_vs_actual"]
+    months = _frame(
+        spark,
+        keyed,
+        [budget, budget, budget, {**budget, "department": None}, {**budget, "department": None}],
+    )
+    report = _judged_as_written(months, keyed)
+    assert report.failures["department+month:unique"] == 2
+    _same_report(report, evaluate(months, keyed))
+
+    wrong = frame.withColumn("order_amount", F.col("order_amount").cast("double"))
+    _same_report(_judged_as_written(wrong, SILVER["orders"]), evaluate(wrong, SILVER["orders"]))
+
+    struct = T.StructType(
+        [T.StructField(f.name, f.dataType) for f in bronze_schema(DATASETS["budgets"]).fields]
+    )
+    budgets = [
+        BRONZE_BUDGET,
+        {**BRONZE_BUDGET, "partition_date": date(2024, 2, 1)},
+        {**BRONZE_BUDGET, "_source_file": "file:///l/budgets/a.csv"},
+        {**BRONZE_BUDGET, "_source_row": 0, "_run_id": None},
+    ]
+    bronze = spark.createDataFrame(
+        [tuple(r[f] for f in struct.fieldNames()) for r in budgets], struct
+    )
+    rules = [PARTITION_IS_DROP_FOLDER]
+    report = _judged_as_written(bronze, BRONZE["budgets"], rules)
+    assert report.failures["partition_date:drop_folder_date"] == 2
+    _same_report(report, evaluate(bronze, BRONZE["budgets"], rules))

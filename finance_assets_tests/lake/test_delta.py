@@ -232,7 +232,7 @@ def test_a_write_of_a_few_days_lays_out_files_as_a_spark_write_does(spark, tmp_p
 
     import pyarrow.parquet as pq
 
-    from finance_assets.lake.delta import ARROW_WRITE_DAYS, PartitionSet, _arrow_sized
+    from finance_assets.lake.delta import ARROW_WRITE_PARTITIONS, PartitionSet, _arrow_sized
 
     at = datetime(2024, 1, 2, 13, 5, 7, 123456, tzinfo=timezone.utc)
     rows = [
@@ -246,7 +246,7 @@ def test_a_write_of_a_few_days_lays_out_files_as_a_spark_write_does(spark, tmp_p
     many = PartitionRange("payment_date", date(2024, 1, 1), date(2024, 1, 1) + timedelta(days=40))
     assert _arrow_sized(frame.schema, ["payment_date", "order_date"], few)
     assert not _arrow_sized(frame.schema, ["payment_date", "order_date"], many)
-    assert many.size > ARROW_WRITE_DAYS
+    assert many.size > ARROW_WRITE_PARTITIONS
 
     lake = DeltaRsLake(str(tmp_path))
     partition_by = ["payment_date", "order_date"]
@@ -287,3 +287,60 @@ def test_a_write_of_a_few_days_keeps_sparks_limit_of_rows_per_file(spark, tmp_pa
     assert rows_per_file("arrow") == rows_per_file("spark")
     assert len(lake.files("arrow")) == 3  # 2 + 1 rows on the 1st, 2 on the 2nd
     assert sorted(r["id"] for r in lake.read(spark, "arrow").collect()) == list(range(5))
+
+
+def test_unstored_columns_come_back_with_a_days_rows_and_are_never_written(spark, tmp_path):
+    """A check's verdicts computed with the rows: a day's write hands them back with the rows
+    it collected; no write, of a day or a backfill, stores them."""
+    lake = DeltaRsLake(str(tmp_path))
+    rows = [(i, Decimal(f"{i}.00"), date(2024, 1, 1 + i % 2)) for i in range(5)]
+    flagged = _frame(spark, rows).selectExpr("*", "id > 2 AS __verdict")
+
+    day = lake.replace_partitions(flagged, "day", _days(1, 2), unstored=["__verdict"])
+    backfill = PartitionRange("partition_date", date(2024, 1, 1), date(2024, 2, 9))
+    wide = lake.replace_partitions(flagged, "backfill", backfill, unstored=["__verdict"])
+
+    assert sorted(day.collected.column("__verdict").to_pylist()) == [False] * 3 + [True] * 2
+    assert day.collected.num_rows == day.rows == 5
+    assert wide.collected is None and wide.rows == 5
+    for table in ("day", "backfill"):
+        assert "__verdict" not in lake.schema(table).fieldNames()
+        assert sorted(r["id"] for r in lake.read(spark, table).collect()) == list(range(5))
+        assert "__verdict" not in read_table(lake.table_uri(table)).column_names
+
+
+def test_a_monthly_tables_range_counts_its_months(spark, tmp_path):
+    """A month of a monthly table is one partition: written through Arrow, as a day is; a
+    year of days is not, nor is a daily range of the same month."""
+    from finance_assets.lake.delta import _arrow_sized
+
+    month = PartitionRange("month", date(2024, 1, 1), date(2024, 1, 31), monthly=True)
+    year = PartitionRange("month", date(2024, 1, 1), date(2024, 12, 31), monthly=True)
+    schema = spark.createDataFrame([(date(2024, 1, 1), 1)], "month date, n int").schema
+    assert (month.size, year.size, month.on("partition_date").size) == (1, 12, 1)
+    assert _arrow_sized(schema, ["month"], month)
+    assert not _arrow_sized(schema, ["month"], year)
+    assert not _arrow_sized(schema, ["month"], PartitionRange("month", month.start, month.end))
+
+
+def test_a_small_table_replaced_whole_is_written_through_arrow(spark, tmp_path, monkeypatch):
+    """customer_360 of a small business: once the table exists and holds few rows, its next
+    version is collected and written by PyArrow, the same rows as Spark's writer gives; a
+    table of more rows, or a new one, goes through Spark's writer."""
+    from finance_assets.lake import delta
+
+    lake = DeltaRsLake(str(tmp_path))
+    rows = [(i, Decimal(f"{i}.00"), date(2024, 1, 1 + i % 2)) for i in range(5)]
+    flagged = _frame(spark, rows).selectExpr("*", "id > 3 AS __verdict")
+
+    first = lake.replace_table(flagged, "small", unstored=["__verdict"])
+    again = lake.replace_table(flagged, "small", unstored=["__verdict"])
+    monkeypatch.setattr(delta, "ARROW_WRITE_ROWS", 4)
+    larger = lake.replace_table(flagged, "small", unstored=["__verdict"])
+
+    assert first.collected is None and larger.collected is None
+    assert again.collected.column("__verdict").to_pylist().count(True) == 1
+    assert lake.version("small") == 2 and "__verdict" not in lake.schema("small").fieldNames()
+    for version in (0, 1, 2):
+        written = lake.read(spark, "small", version=version).collect()
+        assert sorted(tuple(r) for r in written) == sorted(rows)

@@ -10,7 +10,12 @@ from pydantic import Field
 from finance_assets.bronze.transforms import bronze_schema, read_landing, with_ingestion_stamp
 from finance_assets.checks import reconcile
 from finance_assets.checks.catalog import bronze_checks
-from finance_assets.checks.factory import CheckScope, check_specs, evaluate_in_step
+from finance_assets.checks.factory import (
+    CheckScope,
+    check_specs,
+    evaluate_in_step,
+    prepare_write,
+)
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset
 from finance_assets.lake import tables
 from finance_assets.lake.metadata import table_metadata
@@ -113,7 +118,8 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
                 )
                 stamp = datetime.now(timezone.utc)
                 rows = with_ingestion_stamp(parsed, dataset, stamp, context.run.run_id)
-                result = store.replace_partitions(rows, table.path, where)
+                flagged, unstored = prepare_write(checks[table.key], rows)
+                result = store.replace_partitions(flagged, table.path, where, unstored=unstored)
             except Exception as exc:
                 unreadable = unreadable_file(exc)
                 if unreadable is None:
@@ -131,7 +137,15 @@ def build_bronze_asset(dataset: Dataset, partitions: Partitioning) -> dg.AssetsD
             reconcile.IN_PROCESS: in_process,
         }
         wrote_nothing = {} if files else {table.path: schema}  # its checks need no Spark job
-        scope = CheckScope(context, session, store, where, facts=facts, empty=wrote_nothing)
+        scope = CheckScope(
+            context,
+            session,
+            store,
+            where,
+            facts=facts,
+            empty=wrote_nothing,
+            collected={table.path: result.collected},
+        )
         return dg.MaterializeResult(
             check_results=list(evaluate_in_step(context, table.key, checks[table.key], scope)),
             metadata={

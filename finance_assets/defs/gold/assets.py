@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from finance_assets.automation.alerts import AlertConfig, build_sinks, deliver, waiting_alert
 from finance_assets.automation.conditions import FOLLOWS_ITS_INPUTS
 from finance_assets.checks.catalog import WRITE_PLAN, gold_checks
-from finance_assets.checks.factory import CheckScope, evaluate_in_step
+from finance_assets.checks.factory import CheckScope, evaluate_in_step, prepare_write
 from finance_assets.contract import DATASETS, PARTITION_COLUMN
 from finance_assets.gold import transforms
 from finance_assets.gold.audit import (
@@ -116,6 +116,7 @@ class GoldRun:
         are recorded in ``gold/restatements``, and partitions of closed months are left as
         they are (changes to them wait for a reopen and fail a blocking check)."""
         frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        checks = gold_checks(table)
         try:
             closed = closing.closed_months(self.lake) if where is not None else {}
             plan = plan_write(self.spark, self.lake, table, frame, where, closed)
@@ -123,7 +124,7 @@ class GoldRun:
                 # Record the input versions of the last complete build, so the next run after
                 # the reopen rebuilds what waits here.
                 inputs = self.lake.inputs(table.table.path)
-            result = self._write(table, frame, plan, inputs)
+            result = self._write(table, frame, plan, inputs, checks)
             self._record_restatements(table, plan)
             if plan.waiting:
                 self._alert_waiting(plan)
@@ -148,23 +149,26 @@ class GoldRun:
                     **(metadata or {}),
                 }
             )
-            yield from self.check(table, where, {table.table.path: frame}, plan)
+            collected = {table.table.path: result.collected} if result else {}
+            yield from self.check(table, where, {table.table.path: frame}, plan, collected, checks)
         finally:
             frame.unpersist()
 
     def _write(
-        self, table: GoldTable, frame: DataFrame, plan: WritePlan, inputs
+        self, table: GoldTable, frame: DataFrame, plan: WritePlan, inputs, checks
     ) -> WriteResult | None:
         path = table.table.path
         if plan.where is None and table.partition_column is None:
-            return self.lake.replace_table(frame, path, inputs=inputs)
+            flagged, unstored = prepare_write(checks, frame)
+            return self.lake.replace_table(flagged, path, inputs=inputs, unstored=unstored)
         if plan.where is None:
             self.context.log.warning(
                 f"{table.name}: every partition of this run is in a closed month; none rewritten"
             )
             return None
+        flagged, unstored = prepare_write(checks, frame_to_write(plan, frame))
         return self.lake.replace_partitions(
-            frame_to_write(plan, frame), path, plan.where, inputs=inputs, notes=plan.notes
+            flagged, path, plan.where, inputs=inputs, notes=plan.notes, unstored=unstored
         )
 
     def _record_restatements(self, table: GoldTable, plan: WritePlan) -> None:
@@ -204,15 +208,23 @@ class GoldRun:
         self.context.log.info(f"Alert {alert.incident}: {outcome}")
 
     def check(
-        self, table: GoldTable, where: Where | None, written=None, plan: WritePlan | None = None
+        self,
+        table: GoldTable,
+        where: Where | None,
+        written=None,
+        plan: WritePlan | None = None,
+        collected=None,
+        checks=None,
     ) -> Iterator:
         facts = {WRITE_PLAN: plan} if plan is not None else {}
-        scope = CheckScope(self.context, self.spark, self.lake, where, written, facts)
-        yield from evaluate_in_step(self.context, table.table.key, gold_checks(table), scope)
+        scope = CheckScope(
+            self.context, self.spark, self.lake, where, written, facts, collected=collected
+        )
+        checks = gold_checks(table) if checks is None else checks
+        yield from evaluate_in_step(self.context, table.table.key, checks, scope)
 
     def replace(self, table: GoldTable, frame: DataFrame) -> Iterator:
-        where = PartitionRange(table.partition_column, self.days.start, self.days.end)
-        yield from self.publish(table, frame, where)
+        yield from self.publish(table, frame, self.days.on(table.partition_column))
 
     def changed_since_built(self, table: GoldTable, source: Table, column: str, version):
         """Values of ``column`` in the partitions of ``source`` that changed since ``table``
@@ -538,7 +550,7 @@ def monthly_financial_report_asset(
             run.lake.read(run.spark, SILVER_EXPENSES.path, days),
             _previous_month(run),
         )
-        where = PartitionRange(table.partition_column, days.start, days.end)
+        where = PartitionRange(table.partition_column, days.start, days.end, monthly=True)
         why = "its month-over-month growth reads the month before"
         yield from run.publish(table, frame, where, extra=extra, why=why)
 

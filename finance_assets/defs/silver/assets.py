@@ -15,7 +15,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from finance_assets.checks.catalog import silver_checks
-from finance_assets.checks.factory import CheckScope, check_specs, evaluate_in_step
+from finance_assets.checks.factory import (
+    CheckScope,
+    check_specs,
+    evaluate_in_step,
+    prepare_write,
+)
 from finance_assets.checks.reconcile import QuarantineThresholds
 from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset
 from finance_assets.lake import tables
@@ -81,21 +86,37 @@ def build_silver_asset(
         if not empty:
             bronze = store.read(session(), tables.bronze(dataset).path, where)
             classified = classify(bronze, dataset).persist(StorageLevel.MEMORY_AND_DISK)
-        frames, schemas = {}, {}
+        frames, schemas, collected = {}, {}, {}
         try:
             if silver.key in selected:
                 result, frame, schema = _write(
-                    store, silver, silver_rows, classified, dataset, where, session
+                    store,
+                    silver,
+                    silver_rows,
+                    classified,
+                    dataset,
+                    where,
+                    session,
+                    checks[silver.key],
                 )
                 frames[silver.path], schemas[silver.path] = frame, schema
+                collected[silver.path] = result.collected
                 yield dg.MaterializeResult(
                     asset_key=silver.key, metadata=table_metadata(result, schema)
                 )
             if rejected.key in selected:
                 result, frame, schema = _write(
-                    store, rejected, quarantine_rows, classified, dataset, where, session
+                    store,
+                    rejected,
+                    quarantine_rows,
+                    classified,
+                    dataset,
+                    where,
+                    session,
+                    checks[rejected.key],
                 )
                 frames[rejected.path], schemas[rejected.path] = frame, schema
+                collected[rejected.path] = result.collected
                 by_partition = _reason_counts_by_partition(store, rejected, result, where)
                 reasons = _totals(by_partition)
                 _log_file_problems(context, store, rejected, result, where, reasons)
@@ -110,7 +131,7 @@ def build_silver_asset(
             if empty:  # no rows written: the checks judge the schemas committed
                 scope = CheckScope(context, session, store, where, empty=schemas)
             else:
-                scope = CheckScope(context, session, store, where, frames)
+                scope = CheckScope(context, session, store, where, frames, collected=collected)
             for key, found in checks.items():
                 yield from evaluate_in_step(context, key, found, scope)
         finally:
@@ -120,15 +141,17 @@ def build_silver_asset(
     return validate
 
 
-def _write(store, table, rows_of, classified, dataset, where, start_spark):
+def _write(store, table, rows_of, classified, dataset, where, start_spark, checks):
     """Replace ``where`` of ``table`` with its rows of ``classified``: (write result, the frame
     written, its schema). With no bronze rows there (``classified`` None), one commit of no
-    rows and no frame."""
+    rows and no frame. The rows are written with the columns their ``checks`` ask for."""
     if classified is None:
         schema = _schema_of_no_rows(store, table, rows_of, dataset, where, start_spark)
         return store.empty_partitions(schema, table.path, where), None, schema
     frame = rows_of(classified, dataset)
-    return store.replace_partitions(frame, table.path, where), frame, frame.schema
+    flagged, unstored = prepare_write(checks, frame)
+    result = store.replace_partitions(flagged, table.path, where, unstored=unstored)
+    return result, frame, frame.schema
 
 
 def _schema_of_no_rows(store, table, rows_of, dataset, where, start_spark) -> T.StructType:
@@ -185,7 +208,8 @@ def _totals(by_partition: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def _log_file_problems(context, store, table, result, where, reasons) -> None:
-    """Summarize rejects at WARNING; name each file, reason and first row at INFO."""
+    """Summarize rejects at WARNING; name each file, reason and first row at INFO, in one
+    message (each message is an event the instance stores)."""
     if not reasons:
         return
     rows = _quarantined(store, table, result, where, ["_source_file", REASON, "_source_row"])
@@ -195,11 +219,13 @@ def _log_file_problems(context, store, table, result, where, reasons) -> None:
     problems = sorted(
         grouped.to_pylist(), key=lambda p: (-p["_source_row_count"], p["_source_file"])
     )
-    for p in problems[:MAX_FILE_PROBLEMS_LOGGED]:
-        context.log.info(
+    context.log.info(
+        "\n".join(
             f"{p['_source_file']}: {p['_source_row_count']} row(s) quarantined as {p[REASON]} "
             f"(first at data row {p['_source_row_min']})"
+            for p in problems[:MAX_FILE_PROBLEMS_LOGGED]
         )
+    )
     summary = ", ".join(f"{reason} {rows}" for reason, rows in reasons.items())
     context.log.warning(
         f"{sum(reasons.values())} row(s) quarantined ({summary}); "
