@@ -1,11 +1,12 @@
 """Which checks each table has, evaluated by the step that writes it.
 
 The schema of every bronze, silver, quarantine and gold table, the landing record count of
-bronze and the cross-partition key check of silver judge the rows a step just wrote (while
-they are still cached, for silver and gold); silver's reconciliation with bronze and its
-quarantine rate are judged by the step that classified bronze into silver and quarantine
-(from the Delta log: no Spark job). The checks that compare gold with silver, and payments
-with orders, are check steps of their own (``defs/checks``).
+bronze and the cross-partition key check of silver judge the rows a step just wrote (a
+schema's rules are judged by Spark as a day's rows are written, and come back with them; a
+larger write is judged in one more pass while it is still cached); silver's reconciliation
+with bronze and its quarantine rate are judged by the step that classified bronze into
+silver and quarantine (from the Delta log: no Spark job). The checks that compare gold with
+silver, and payments with orders, are check steps of their own (``defs/checks``).
 """
 
 from __future__ import annotations

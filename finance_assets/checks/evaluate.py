@@ -5,7 +5,9 @@ partitions. This evaluator reads the same schema objects (dtype, nullable, built
 checks, unique), plus any :class:`RowRule` relating columns to each other, and counts every
 rule's failing rows, and the repeated keys, in a single aggregation; a second, small query
 fetches sample rows only when something failed. Null values are ignored by value checks, as
-in Pandera.
+in Pandera. A write that brings its rows back to the driver (a day's) needs no pass of its
+own: :func:`with_rule_flags` adds each rule's verdict to the rows as they are computed, and
+:func:`evaluate_collected` reads the same report off them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Turn schemas and reconciliation rules into partition-aware Dagster asset checks.
 
 A check is a body that judges a :class:`CheckScope` (the partitions a run wrote). It runs
-either inside the step that wrote its asset (:class:`InStepCheck`: the frames just written are
-still cached, so a schema is judged without reading the table again) or as a check step of its
-own (:func:`table_check`), for rules that compare the asset with other tables.
+either inside the step that wrote its asset (:class:`InStepCheck`: a schema is judged with the
+rows as they are written, see :func:`prepare_write`, or on the frames just written while they
+are still cached, without reading the table again) or as a check step of its own
+(:func:`table_check`), for rules that compare the asset with other tables.
 """
 
 import time
