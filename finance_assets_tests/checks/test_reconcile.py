@@ -194,10 +194,18 @@ def set_first(column: str, value):
     return change
 
 
-def append_copy_of_first(**changes):
+def append_copy_of_first(of_day: date | None = None, **changes):
+    """A copy of the first row (of ``of_day``'s partition when given: a table's file order
+    is not its partitions' order) with ``changes`` applied."""
+
     def change(rows: pa.Table) -> pa.Table:
+        source = rows
+        if of_day is not None:
+            source = rows.filter(pc.equal(rows.column("partition_date"), pa.scalar(of_day)))
         extra = (
-            rows.slice(0, 1).to_pylist()[0] if rows.num_rows else dict.fromkeys(rows.schema.names)
+            source.slice(0, 1).to_pylist()[0]
+            if source.num_rows
+            else dict.fromkeys(rows.schema.names)
         )
         extra.update(changes)
         return pa.concat_tables([rows, pa.Table.from_pylist([extra], schema=rows.schema)])
@@ -400,7 +408,7 @@ def test_quarantine_rate_warns_then_errors_by_threshold(lake):
             partition_date=date(2024, 1, 1),
         ),
     )
-    corrupt(lake, "bronze/orders", append_copy_of_first(_source_row=3))
+    corrupt(lake, "bronze/orders", append_copy_of_first(date(2024, 1, 1), _source_row=3))
     asset = ["silver", "orders"]
     warned = run_check(lake, asset, names.QUARANTINE_RATE, quarantine_min_rows=1)
     assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN  # 1/3 < 50%
