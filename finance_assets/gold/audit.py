@@ -33,16 +33,28 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from finance_assets.gold.tables import DAILY_KPI, GoldTable
 from finance_assets.lake.closing import MonthAction, month_of
-from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
+from finance_assets.lake.delta import (
+    ARROW_WRITE_PARTITIONS,
+    ARROW_WRITE_ROWS,
+    Lake,
+    PartitionRange,
+    PartitionSet,
+    Where,
+)
 from finance_assets.lake.frames import empty_frame, in_one_partition
 
 FIGURE = "decimal(18,2)"
 """Old and new values are compared and recorded as exact decimals (counts fit too)."""
+CENT = Decimal("0.01")
+ARROW_COMPARE_PARTITIONS = 31
+"""At most this many partitions, holding at most ``ARROW_WRITE_ROWS`` published rows, are
+compared in Arrow: the days a day's late payments re-write (up to 10 days back)."""
 SHOWN = 20
 """How many values a message or a metadata table lists before saying how many more."""
 FINISHED_MONTHS = "finance.finished_months"
@@ -109,6 +121,9 @@ class WritePlan:
     """Partition values of closed months left as they are."""
     notes: dict[str, str] = field(default_factory=dict)
     """Commit notes for the write (the finished months of a monthly table)."""
+    few_rows: bool = False
+    """Whether the rows written are few enough to come back here and be written through
+    Arrow: at most ``ARROW_WRITE_ROWS`` published rows replaced and a few new partitions."""
 
     @property
     def waiting_months(self) -> list[date]:
@@ -170,7 +185,15 @@ def plan_write(
         closed=touched,
         kept=kept,
         notes=notes,
+        few_rows=writing is not None and _few_rows(table, writing, counts),
     )
+
+
+def _few_rows(table: GoldTable, writing: Where, published: Mapping[date, int]) -> bool:
+    values = _values(table, writing)
+    new = [v for v in values if v not in published]
+    replaced = sum(published.get(v, 0) for v in values)
+    return len(new) <= ARROW_WRITE_PARTITIONS and replaced <= ARROW_WRITE_ROWS
 
 
 def _finished_before(lake: Lake, table: GoldTable) -> set[date]:
@@ -224,8 +247,86 @@ def _changes(
     published: Mapping[date, int],
 ) -> list[Change]:
     """Figures that differ between the rows now in ``partitions`` (``published`` rows per
-    partition, from the Delta log) and ``frame``'s rows there. A day's few rows on each side
-    are compared in one partition: one Spark job, without a shuffle on either side."""
+    partition, from the Delta log) and ``frame``'s rows there, ordered by partition, key and
+    column. A day's run re-writes the days its late rows belong to: a few of them are
+    compared here in Arrow, more in Spark."""
+    few = (
+        len(partitions) <= ARROW_COMPARE_PARTITIONS
+        and sum(published.get(p, 0) for p in partitions) <= ARROW_WRITE_ROWS
+    )
+    if few:
+        changes = _changes_in_arrow(lake, table, frame, partitions)
+    else:
+        changes = _changes_in_spark(spark, lake, table, frame, partitions, published)
+    return sorted(changes, key=lambda c: (c.partition, c.key or "", c.column))
+
+
+def _changes_in_arrow(
+    lake: Lake, table: GoldTable, frame: DataFrame, partitions: set[date]
+) -> list[Change]:
+    """:func:`_changes` with the published rows read from their files and ``frame``'s rows
+    collected: one Spark job, no join planned."""
+    part, row_key, measures = table.partition_column, table.row_key, list(table.measures)
+    keys = [part, *row_key]
+    chosen = PartitionSet.of(part, partitions)
+    new = frame.where(chosen.spark_filter()).select(*keys, *measures).toArrow()
+    schema = pa.schema([f.with_nullable(True) for f in new.schema])
+    new = new.cast(schema)
+    path = table.table.path
+    old = (
+        lake.read_arrow(path, chosen, keys + measures).cast(schema)
+        if lake.exists(path)
+        else new.slice(0, 0)
+    )
+
+    def side(rows: pa.Table, prefix: str) -> pa.Table:
+        return rows.rename_columns([*keys, *(f"{prefix}{m}" for m in measures)])
+
+    joined = side(old, "old_").join(side(new, "new_"), keys, join_type="full outer")
+    return [change for m in measures for change in _changed(table, joined, m)]
+
+
+def _changed(table: GoldTable, joined: pa.Table, measure: str) -> list[Change]:
+    """The rows of ``joined`` (keys, ``old_*`` and ``new_*`` figures) where ``measure``
+    differs, a missing value differing from any other."""
+    part, row_key = table.partition_column, table.row_key
+    before, after = joined.column(f"old_{measure}"), joined.column(f"new_{measure}")
+    same = pc.or_kleene(
+        pc.fill_null(pc.equal(before, after), False),
+        pc.and_(pc.is_null(before), pc.is_null(after)),
+    )
+    differing = joined.filter(pc.invert(same))
+    return [
+        Change(
+            table=table.name,
+            partition=row[part],
+            key="|".join(str(row[k]) for k in row_key) if row_key else None,
+            column=measure,
+            old=_as_figure(row[f"old_{measure}"]),
+            new=_as_figure(row[f"new_{measure}"]),
+            is_money=measure in table.money_columns,
+        )
+        for row in differing.select(
+            [part, *row_key, f"old_{measure}", f"new_{measure}"]
+        ).to_pylist()
+    ]
+
+
+def _as_figure(value: Decimal | int | None) -> Decimal | None:
+    """A count or an amount as a ``FIGURE``, as Spark's cast makes it."""
+    return None if value is None else Decimal(value).quantize(CENT)
+
+
+def _changes_in_spark(
+    spark: SparkSession,
+    lake: Lake,
+    table: GoldTable,
+    frame: DataFrame,
+    partitions: set[date],
+    published: Mapping[date, int],
+) -> list[Change]:
+    """:func:`_changes` in Spark. A day's few rows on each side are compared in one
+    partition: one Spark job, without a shuffle on either side."""
     part, row_key, measures = table.partition_column, table.row_key, table.measures
     keys = [part, *row_key]
     chosen = PartitionSet.of(part, partitions)

@@ -262,6 +262,7 @@ class Lake(Protocol):
         inputs: Mapping[str, int | None] | None = None,
         notes: Mapping[str, str] | None = None,
         unstored: Sequence[str] = (),
+        few_rows: bool = False,
     ) -> WriteResult: ...
     def replace_table(
         self,
@@ -405,13 +406,16 @@ class DeltaRsLake:
         inputs: Mapping[str, int | None] | None = None,
         notes: Mapping[str, str] | None = None,
         unstored: Sequence[str] = (),
+        few_rows: bool = False,
     ) -> WriteResult:
         """Replace the partitions of ``where`` with ``df`` in one commit; ``inputs`` and
         ``notes`` (``finance.*`` keys) go into the commit's metadata. ``unstored``: columns of
         ``df`` computed with the rows (a check's verdicts) but not written; the result's
-        ``collected`` holds them when the rows came back to this process."""
+        ``collected`` holds them when the rows came back to this process. ``few_rows``: the
+        caller knows ``df`` is small enough to write through Arrow, however many partitions
+        it spans."""
         partitions = list(partition_by or [where.column])
-        return self._write(df, table, partitions, where, inputs, notes, unstored)
+        return self._write(df, table, partitions, where, inputs, notes, unstored, few_rows)
 
     def replace_table(
         self,
@@ -1033,6 +1037,7 @@ class SparkDeltaLake:
         inputs: Mapping[str, int | None] | None = None,
         notes: Mapping[str, str] | None = None,
         unstored: Sequence[str] = (),
+        few_rows: bool = False,
     ) -> WriteResult:
         metadata = {INPUTS: dict(inputs or {}), **_notes(notes)}
         if unstored:

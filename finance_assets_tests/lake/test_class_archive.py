@@ -91,7 +91,13 @@ def test_build_writes_the_archive_once(tmp_path, monkeypatch):
 
 
 def test_the_local_driver_runs_with_the_quick_compiler_only(spark):
-    """The option reaches the driver JVM the session runs in (a flag it would reject would
-    stop it from starting)."""
-    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
-    assert QUICK_COMPILER in list(runtime.getInputArguments())
+    """The options reach the driver JVM the session runs in (a flag it would reject would
+    stop it from starting), and its code cache keeps the tiered size, not C1's 48 MB."""
+    jvm = spark.sparkContext._jvm
+    runtime = jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    assert set(QUICK_COMPILER.split()) <= set(runtime.getInputArguments())
+    hotspot = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+        jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean")
+    )
+    assert hotspot.getVMOption("TieredStopAtLevel").getValue() == "1"
+    assert int(hotspot.getVMOption("ReservedCodeCacheSize").getValue()) == 240 * 2**20

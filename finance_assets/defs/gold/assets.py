@@ -168,7 +168,13 @@ class GoldRun:
             return None
         flagged, unstored = prepare_write(checks, frame_to_write(plan, frame))
         return self.lake.replace_partitions(
-            flagged, path, plan.where, inputs=inputs, notes=plan.notes, unstored=unstored
+            flagged,
+            path,
+            plan.where,
+            inputs=inputs,
+            notes=plan.notes,
+            unstored=unstored,
+            few_rows=plan.few_rows,
         )
 
     def _record_restatements(self, table: GoldTable, plan: WritePlan) -> None:
