@@ -202,14 +202,17 @@ def run(landing: str, lake: str, start: date, end: date, warm_repeats: int = 0) 
     t0 = time.perf_counter()
     from pyspark import SparkContext
 
+    from finance_assets import cli
+
+    open_before = SparkContext._active_spark_context is not None
+    cli.start_spark_early()  # as ``finance-assets materialize`` does, before its imports
     import finance_assets.cli.runs  # noqa: F401  (timed: the CLI's imports)
     from finance_assets.lake.spark import start_session_early
     from finance_assets.settings import Settings
 
     import_seconds = time.perf_counter() - t0
-    open_before = SparkContext._active_spark_context is not None
-    # As in the CLI, ``materialize`` starts the session on a thread of its own while it sets
-    # the run up; the start it made (one per process) says how long the session took.
+    # As in the CLI, the session starts on a thread of its own while the command imports and
+    # sets the run up; the start it made (one per process) says how long the session took.
     materialized = _recorded_materialize(landing, lake, start, end)
     early = start_session_early(Settings.load())
     # No early start: a session open already (nothing to start), or a remote one.

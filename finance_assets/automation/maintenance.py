@@ -22,8 +22,7 @@ from finance_assets.contract import DATASETS
 from finance_assets.gold.tables import gold_tables
 from finance_assets.lake import tables
 from finance_assets.lake.maintenance import maintain
-from finance_assets.lake.resources import LakeResource
-from finance_assets.lake.spark import SparkResource
+from finance_assets.lake.resources import LakeResource, SparkResource
 from finance_assets.lake.tables import PAYMENT_ORDERS, RESTATEMENTS, Table
 from finance_assets.settings import Settings
 

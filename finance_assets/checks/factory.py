@@ -28,8 +28,7 @@ from finance_assets.checks.evaluate import (
 from finance_assets.checks.names import CHECK_SECONDS, SCHEMA
 from finance_assets.lake.delta import Lake, PartitionRange, PartitionSet, Where
 from finance_assets.lake.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
-from finance_assets.lake.resources import LakeResource
-from finance_assets.lake.spark import SparkResource
+from finance_assets.lake.resources import LakeResource, SparkResource
 from finance_assets.lake.tables import Table
 
 EVENTS_PER_PAGE = 10_000

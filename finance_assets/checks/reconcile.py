@@ -3,8 +3,11 @@
 import functools
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -166,31 +169,45 @@ def key_unique_across_partitions(dataset: Dataset):
         table = f"silver/{dataset.name}"
         if table in scope.empty:  # no key accepted in these partitions: none can repeat
             return _result(True, dg.AssetCheckSeverity.WARN, "", repeated_keys=0, sample=[])
+        bounds = {k: scope.lake.bounds(table, k, scope.where) for k in keys} if scope.where else {}
+        within = {k: b for k, b in bounds.items() if b is not None}
+        search_elsewhere = scope.where and (not within or _files_elsewhere(scope, table, within))
+        if table in scope.collected and not search_elsewhere:
+            return _repeated_keys_result(_repeated_in_arrow(scope.collected[table], keys))
         written = scope.read(table).select(*keys)
         # Silver holds a key once per partition, so a repeat inside the range spans partitions.
         repeated = written.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
-        bounds = {k: scope.lake.bounds(table, k, scope.where) for k in keys} if scope.where else {}
-        within = {k: b for k, b in bounds.items() if b is not None}
-        if scope.where and (not within or _files_elsewhere(scope, table, within)):
+        if search_elsewhere:
             # Judging some partitions: also look in the others whose files may hold these keys.
             outside = scope.lake.read(scope.spark, table, within=within or None).where(
                 ~scope.where.spark_filter()
             )
             elsewhere = outside.select(*keys).join(written.distinct(), keys, "left_semi")
             repeated = repeated.unionByName(elsewhere).distinct()
-        sample = repeated.limit(MAX_MISMATCHES_SHOWN + 1).collect()
+        sample = [r.asDict() for r in repeated.limit(MAX_MISMATCHES_SHOWN + 1).collect()]
         count = repeated.count() if len(sample) > MAX_MISMATCHES_SHOWN else len(sample)
-        return _result(
-            count == 0,
-            dg.AssetCheckSeverity.WARN,
-            f"{count} key(s) accepted in more than one partition",
-            repeated_keys=count,
-            sample=[
-                {k: str(v) for k, v in r.asDict().items()} for r in sample[:MAX_MISMATCHES_SHOWN]
-            ],
-        )
+        return _repeated_keys_result((count, sample))
 
     return body
+
+
+def _repeated_in_arrow(rows: pa.Table, keys: list[str]) -> tuple[int, list[dict]]:
+    """Keys held by more than one of the rows a step just wrote (and brought back), and the
+    first of them: the range's own repeats, judged without a Spark job."""
+    counted = rows.select(keys).group_by(keys).aggregate([(keys[0], "count")])
+    repeated = counted.filter(pc.greater(counted[f"{keys[0]}_count"], 1)).select(keys)
+    return repeated.num_rows, repeated.slice(0, MAX_MISMATCHES_SHOWN + 1).to_pylist()
+
+
+def _repeated_keys_result(found: tuple[int, list[dict]]) -> dg.AssetCheckResult:
+    count, sample = found
+    return _result(
+        count == 0,
+        dg.AssetCheckSeverity.WARN,
+        f"{count} key(s) accepted in more than one partition",
+        repeated_keys=count,
+        sample=[{k: str(v) for k, v in r.items()} for r in sample[:MAX_MISMATCHES_SHOWN]],
+    )
 
 
 def _files_elsewhere(scope: CheckScope, table: str, within: dict) -> bool:
@@ -203,10 +220,74 @@ def _files_elsewhere(scope: CheckScope, table: str, within: dict) -> bool:
     )
 
 
+ARROW_CHECK_ROWS = 500_000
+"""A reconciliation whose tables hold at most this many rows in the judged partitions (from
+the Delta log) reads its few columns with PyArrow on this machine: a day's or a month's
+rows, summed without a Spark job. More (a backfill's range) is summed by Spark."""
+PAYMENT_ORDERS = "silver/payment_orders"
+CENTS = Decimal("0.00")
+DAY_FIGURES = (("revenue", "revenue"), ("expenses", "expenses"))
+"""daily_kpi's figures a tie compares, (name, column)."""
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Figures of a table summed per day (``key``), or per month of it: one side of a tie.
+
+    ``figures`` are (name, column summed); ``only`` keeps the rows whose column holds a value
+    (e.g. SUCCESS payments)."""
+
+    table: str
+    key: str
+    figures: tuple[tuple[str, str], ...]
+    per_month: bool = False
+    only: tuple[str, str] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        wanted = [self.key, *(column for _, column in self.figures)]
+        return list(dict.fromkeys(wanted + ([self.only[0]] if self.only else [])))
+
+
+Side = tuple[Totals, Where | None]
+"""Totals, and the partitions of its table they add up."""
+
+
+def _in_arrow(scope: CheckScope, reads: list[tuple[str, Where | None]]) -> bool:
+    """Whether the rows these reads cover are few enough to sum on this machine."""
+    rows = 0
+    for table, where in reads:
+        if table in scope.written:
+            return False
+        if where is None:
+            rows += scope.lake.row_count(table)
+        else:
+            rows += sum(scope.lake.partition_row_counts(table, where).values())
+    return rows <= ARROW_CHECK_ROWS
+
+
 def payments_have_orders(scope: CheckScope) -> dg.AssetCheckResult:
     """Valid payments whose order is missing: counted as revenue, flagged here (WARN). Read
     from the matching of the run's payment days (no order is searched again)."""
-    links = scope.lake.read(scope.spark, "silver/payment_orders", _silver_range(scope))
+    where = _silver_range(scope)
+    if _in_arrow(scope, [(PAYMENT_ORDERS, where)]):
+        payments, amount, collected = _orphans_in_arrow(scope, where)
+    else:
+        payments, amount, collected = _orphans_in_spark(scope, where)
+    return _result(
+        payments == 0,
+        dg.AssetCheckSeverity.WARN,
+        f"{payments} payment(s) reference no valid order",
+        orphan_payments=payments,
+        orphan_amount=str(amount),
+        orphan_amount_collected=str(collected),
+    )
+
+
+def _orphans_in_spark(scope: CheckScope, where: Where | None) -> tuple[int, Decimal, Decimal]:
+    """Payments matched to no order (``order_date`` missing), their amount and the amount of
+    the SUCCESS ones."""
+    links = scope.lake.read(scope.spark, PAYMENT_ORDERS, where)
     orphans = links.where(F.col("order_date").isNull()).agg(
         F.count(F.lit(1)).alias("payments"),
         F.coalesce(F.sum("paid_amount"), F.lit(0)).cast("decimal(18,2)").alias("amount"),
@@ -217,93 +298,171 @@ def payments_have_orders(scope: CheckScope) -> dg.AssetCheckResult:
         .alias("collected"),
     )
     row = orphans.first()
-    return _result(
-        row["payments"] == 0,
-        dg.AssetCheckSeverity.WARN,
-        f"{row['payments']} payment(s) reference no valid order",
-        orphan_payments=int(row["payments"]),
-        orphan_amount=str(row["amount"]),
-        orphan_amount_collected=str(row["collected"]),
+    return int(row["payments"]), row["amount"], row["collected"]
+
+
+def _orphans_in_arrow(scope: CheckScope, where: Where | None) -> tuple[int, Decimal, Decimal]:
+    """:func:`_orphans_in_spark`, read and summed by PyArrow."""
+    links = scope.lake.read_arrow(
+        PAYMENT_ORDERS, where, ["order_date", "paid_amount", "payment_status"]
     )
+    if links.num_columns == 0:  # no table yet
+        return 0, CENTS, CENTS
+    orphans = links.filter(pc.is_null(links["order_date"]))
+    success = orphans.filter(pc.equal(orphans["payment_status"], "SUCCESS"))
+    return orphans.num_rows, _sum(orphans["paid_amount"]), _sum(success["paid_amount"])
+
+
+def _sum(values) -> Decimal:
+    total = pc.sum(values).as_py()
+    return CENTS if total is None else total.quantize(CENTS)
 
 
 def ties(
-    left: DataFrame, right: DataFrame, key: str, columns: list[str], label: str, severity
+    scope: CheckScope,
+    key: str,
+    figures: list[str],
+    actual: list[Side],
+    expected: list[Side],
+    label: str,
+    severity,
 ) -> dg.AssetCheckResult:
-    """Compare two tables keyed by ``key`` column by column; nulls count as zero.
-
-    Both sides hold a row per key (a day or a month), so each is put in one partition: the
-    comparison is one Spark job, without a shuffle on each side of the join."""
-    joined = left.coalesce(1).alias("l").join(right.coalesce(1).alias("r"), key, "full_outer")
-    differs = [
-        F.coalesce(F.col(f"l.{c}"), F.lit(0)) != F.coalesce(F.col(f"r.{c}"), F.lit(0))
-        for c in columns
-    ]
-    condition = differs[0]
-    for d in differs[1:]:
-        condition = condition | d
-    mismatched = joined.where(condition).select(
-        key,
-        *[F.col(f"l.{c}").alias(f"{c}") for c in columns],
-        *[F.col(f"r.{c}").alias(f"expected_{c}") for c in columns],
-    )
-    rows = mismatched.limit(MAX_MISMATCHES_SHOWN + 1).collect()
-    sample = [{k: str(v) for k, v in r.asDict().items()} for r in rows[:MAX_MISMATCHES_SHOWN]]
+    """Compare two sets of totals per ``key`` (a day or a month), figure by figure; a figure
+    missing on either side counts as zero. Each side's totals are joined on the key."""
+    reads = [(totals.table, where) for totals, where in [*actual, *expected]]
+    if _in_arrow(scope, reads):
+        rows = _mismatches_in_arrow(scope, key, figures, actual, expected)
+    else:
+        rows = _mismatches_in_spark(scope, key, figures, actual, expected)
     return _result(
         not rows,
         severity,
         f"{label}: {len(rows)}{'+' if len(rows) > MAX_MISMATCHES_SHOWN else ''} mismatch(es)",
-        mismatches=sample,
+        mismatches=rows[:MAX_MISMATCHES_SHOWN],
     )
+
+
+def _mismatches_in_spark(
+    scope: CheckScope, key: str, figures: list[str], actual: list[Side], expected: list[Side]
+) -> list[dict]:
+    """Up to ``MAX_MISMATCHES_SHOWN`` + 1 keys whose figures differ, by key. Both sides hold
+    a row per key, so each is put in one partition: one Spark job, without a shuffle on each
+    side of the join."""
+
+    def side(sides: list[Side], alias: str) -> DataFrame:
+        summed = [_summed_in_spark(scope, totals, where, key) for totals, where in sides]
+        joined = functools.reduce(lambda a, b: a.join(b, key, "full_outer"), summed)
+        return joined.coalesce(1).alias(alias)
+
+    joined = side(actual, "l").join(side(expected, "r"), key, "full_outer")
+    differs = [
+        F.coalesce(F.col(f"l.{c}"), F.lit(0)) != F.coalesce(F.col(f"r.{c}"), F.lit(0))
+        for c in figures
+    ]
+    mismatched = joined.where(functools.reduce(lambda a, b: a | b, differs)).select(
+        key,
+        *[F.col(f"l.{c}").alias(c) for c in figures],
+        *[F.col(f"r.{c}").alias(f"expected_{c}") for c in figures],
+    )
+    rows = mismatched.limit(MAX_MISMATCHES_SHOWN + 1).collect()
+    found = [{k: str(v) for k, v in r.asDict().items()} for r in rows]
+    return sorted(found, key=lambda r: r[key])
+
+
+def _summed_in_spark(scope: CheckScope, totals: Totals, where: Where | None, key: str):
+    rows = scope.read(totals.table, where)
+    if totals.only:
+        rows = rows.where(F.col(totals.only[0]) == totals.only[1])
+    grouped = F.trunc(totals.key, "month") if totals.per_month else F.col(totals.key)
+    return rows.groupBy(grouped.alias(key)).agg(
+        *[F.sum(column).alias(name) for name, column in totals.figures]
+    )
+
+
+def _mismatches_in_arrow(
+    scope: CheckScope, key: str, figures: list[str], actual: list[Side], expected: list[Side]
+) -> list[dict]:
+    """:func:`_mismatches_in_spark`, read and summed by PyArrow, every key in order."""
+    left, right = _summed_in_arrow(scope, actual), _summed_in_arrow(scope, expected)
+    found = []
+    for day in sorted(left.keys() | right.keys()):
+        mine, theirs = left.get(day, {}), right.get(day, {})
+        if any((mine.get(f) or 0) != (theirs.get(f) or 0) for f in figures):
+            found.append(
+                {
+                    key: str(day),
+                    **{f: str(mine.get(f)) for f in figures},
+                    **{f"expected_{f}": str(theirs.get(f)) for f in figures},
+                }
+            )
+            if len(found) > MAX_MISMATCHES_SHOWN:
+                break
+    return found
+
+
+def _summed_in_arrow(scope: CheckScope, sides: list[Side]) -> dict[date, dict]:
+    """{key: {figure: total}} of ``sides`` together."""
+    summed: dict[date, dict] = {}
+    for totals, where in sides:
+        rows = scope.lake.read_arrow(totals.table, where, totals.columns)
+        if rows.num_columns == 0:  # no table yet
+            continue
+        if totals.only:
+            rows = rows.filter(pc.equal(rows[totals.only[0]], totals.only[1]))
+        keys = rows[totals.key]
+        if totals.per_month:
+            keys = pc.floor_temporal(keys, unit="month")
+        names = [name for name, _ in totals.figures]
+        grouped = (
+            pa.table({"key": keys, **{name: rows[column] for name, column in totals.figures}})
+            .group_by("key")
+            .aggregate([(name, "sum") for name in names])
+        )
+        for row in grouped.to_pylist():
+            summed.setdefault(row["key"], {}).update({n: row[f"{n}_sum"] for n in names})
+    return summed
 
 
 def revenue_ties_to_payments(scope: CheckScope) -> dg.AssetCheckResult:
     """daily_kpi revenue = that day's SUCCESS payments; expenses = that day's expenses."""
-    days = scope.read("gold/daily_kpi").select("date", "revenue", "expenses")
     silver = _silver_range(scope)
-    revenue = (
-        scope.read("silver/payments", silver)
-        .where(F.col("payment_status") == "SUCCESS")
-        .groupBy(F.col("payment_date").alias("date"))
-        .agg(F.sum("paid_amount").alias("revenue"))
-    )
-    spent = (
-        scope.read("silver/expenses", silver)
-        .groupBy(F.col("expense_date").alias("date"))
-        .agg(F.sum("expense_amount").alias("expenses"))
-    )
-    expected = revenue.join(spent, "date", "full_outer")
     return ties(
-        days,
-        expected,
+        scope,
         "date",
         ["revenue", "expenses"],
-        "daily_kpi vs silver",
-        dg.AssetCheckSeverity.ERROR,
+        actual=[(Totals("gold/daily_kpi", "date", DAY_FIGURES), scope.where)],
+        expected=[
+            (
+                Totals(
+                    "silver/payments",
+                    "payment_date",
+                    (("revenue", "paid_amount"),),
+                    only=("payment_status", "SUCCESS"),
+                ),
+                silver,
+            ),
+            (Totals("silver/expenses", "expense_date", (("expenses", "expense_amount"),)), silver),
+        ],
+        label="daily_kpi vs silver",
+        severity=dg.AssetCheckSeverity.ERROR,
     )
 
 
 def months_tie_to_days(table: str, revenue: str, expenses: str):
     """Monthly revenue and expenses = the sum of their days in daily_kpi (WARN: a day may
     not have been materialized in daily_kpi)."""
+    month_figures = (("revenue", revenue), ("expenses", expenses))
 
     def body(scope: CheckScope) -> dg.AssetCheckResult:
-        months = scope.read(f"gold/{table}").select(
-            "month", F.col(revenue).alias("revenue"), F.col(expenses).alias("expenses")
-        )
         days = scope.where.on("date") if scope.where else None
-        summed = (
-            scope.lake.read(scope.spark, "gold/daily_kpi", days)
-            .groupBy(F.trunc("date", "month").alias("month"))
-            .agg(F.sum("revenue").alias("revenue"), F.sum("expenses").alias("expenses"))
-        )
         return ties(
-            months,
-            summed,
+            scope,
             "month",
             ["revenue", "expenses"],
-            f"{table} vs daily_kpi",
-            dg.AssetCheckSeverity.WARN,
+            actual=[(Totals(f"gold/{table}", "month", month_figures), scope.where)],
+            expected=[(Totals("gold/daily_kpi", "date", DAY_FIGURES, per_month=True), days)],
+            label=f"{table} vs daily_kpi",
+            severity=dg.AssetCheckSeverity.WARN,
         )
 
     return body
@@ -311,24 +470,22 @@ def months_tie_to_days(table: str, revenue: str, expenses: str):
 
 def actual_ties_to_expenses(scope: CheckScope) -> dg.AssetCheckResult:
     """budget_vs_actual's actual per month = that month's silver expenses."""
-    actual = (
-        scope.read("gold/budget_vs_actual")
-        .groupBy("month")
-        .agg(F.sum("actual_amount").alias("actual_amount"))
-    )
-    silver = _silver_range(scope)
-    expected = (
-        scope.read("silver/expenses", silver)
-        .groupBy(F.trunc("expense_date", "month").alias("month"))
-        .agg(F.sum("expense_amount").alias("actual_amount"))
-    )
+    spent = (("actual_amount", "expense_amount"),)
     return ties(
-        actual,
-        expected,
+        scope,
         "month",
         ["actual_amount"],
-        "budget_vs_actual vs silver expenses",
-        dg.AssetCheckSeverity.ERROR,
+        actual=[
+            (
+                Totals("gold/budget_vs_actual", "month", (("actual_amount", "actual_amount"),)),
+                scope.where,
+            )
+        ],
+        expected=[
+            (Totals("silver/expenses", "expense_date", spent, per_month=True), _silver_range(scope))
+        ],
+        label="budget_vs_actual vs silver expenses",
+        severity=dg.AssetCheckSeverity.ERROR,
     )
 
 

@@ -106,6 +106,20 @@ def cmd_materialize(args) -> int:
     return report(outcome, output)
 
 
+def start_spark_early() -> None:
+    """Start the local JVM of a ``materialize`` before the commands import Dagster and the
+    definitions (seconds of a fresh process, spent on the other core meanwhile). The session's
+    settings come from the environment alone; settings that do not load are reported by the
+    command itself."""
+    from finance_assets.lake.spark import start_session_early
+    from finance_assets.settings import Settings
+
+    try:
+        start_session_early(Settings.load())
+    except ConfigError:
+        return
+
+
 def _range(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
         "--start",
@@ -290,6 +304,9 @@ def _bench_parser(commands) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["materialize"]:
+        start_spark_early()
     from finance_assets.cli.runs import CliError
 
     args = build_parser().parse_args(argv)

@@ -311,7 +311,7 @@ def materialize(
         require_dataset_folders(landing, DATASETS, landing_s3_options(settings))
     except (LandingMissing, PermissionError) as exc:
         raise CliError(f"{exc}; nothing was written") from None
-    start_session_early(settings)  # the JVM starts while the runs are set up
+    start_session_early(settings)  # the JVM starts while the runs are set up, if not yet started
     instance = open_instance(settings.instance_home)
     outcome = RunOutcome(released_runs=release_dead_runs(instance))
     if outcome.released_runs:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from finance_assets.lake.resources import LakeResource, UnityCatalogLakeResource
+from finance_assets.lake.resources import LakeResource, SparkResource, UnityCatalogLakeResource
 from finance_assets.lake.spark import (
     CONNECT_URL_VAR,
-    SparkResource,
     check_spark_settings,
     spark_config,
 )

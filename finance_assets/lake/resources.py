@@ -1,4 +1,5 @@
-"""The lake as a Dagster resource: its root and the engine that commits Delta tables."""
+"""The Spark session and the lake as Dagster resources: the session's mode, the lake's root
+and the engine that commits Delta tables."""
 
 from __future__ import annotations
 
@@ -6,14 +7,31 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import dagster as dg
+from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
 from finance_assets.lake.delta import DeltaRsLake, Lake, SparkDeltaLake
+from finance_assets.lake.spark import CONNECT_URL_VAR, build_session
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from finance_assets.lake.spark import SparkResource
+
+class SparkResource(LazyPySparkResource):
+    """A lazily created SparkSession; the same resource key in every environment."""
+
+    mode: str = Field(default="local", description="local, connect or databricks")
+    connect_url: str | None = Field(
+        default=None,
+        description=f"sc://host:port for mode=connect (given as the {CONNECT_URL_VAR} "
+        "environment variable, so a token in it is never shown)",
+    )
+
+    @property
+    def spark_session(self):
+        if self._spark_session is None:
+            self._spark_session = build_session(self.mode, self.spark_config, self.connect_url)
+        return self._spark_session
 
 
 class LakeResource(dg.ConfigurableResource):

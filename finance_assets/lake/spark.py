@@ -1,4 +1,4 @@
-"""The one Spark session of a process, as a Dagster resource.
+"""The one Spark session of a process (its Dagster resource is ``lake/resources.py``).
 
 ``mode`` picks the engine with no change to asset code (same resource key, same assets):
 
@@ -12,7 +12,8 @@
   process itself runs on Databricks compute, the runtime's own session.
 
 Sessions are created once per process and shared by every asset of a run and every test,
-because starting a JVM (or a remote session) costs seconds.
+because starting a JVM (or a remote session) costs seconds. This module imports neither
+Dagster nor the definitions, so a command can start the JVM before it imports them.
 
 Misconfiguration raises :class:`SparkConfigError`, whose message names the setting to fix
 and never contains a credential (tokens in URLs or error texts are masked).
@@ -30,9 +31,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from dagster_pyspark import LazyPySparkResource
-from pydantic import Field
 
 from finance_assets.lake import class_archive
 from finance_assets.lake.java import require_java
@@ -402,23 +400,6 @@ def _apply_conf(session, conf: Mapping[str, str], where: str, secrets: list[str]
                 f"{where} refused the Spark setting {key} (from {SPARK_CONF_VAR} or the "
                 f"defaults): {_masked(exc, secrets)}"
             ) from None
-
-
-class SparkResource(LazyPySparkResource):
-    """A lazily created SparkSession; the same resource key in every environment."""
-
-    mode: str = Field(default="local", description="local, connect or databricks")
-    connect_url: str | None = Field(
-        default=None,
-        description=f"sc://host:port for mode=connect (given as the {CONNECT_URL_VAR} "
-        "environment variable, so a token in it is never shown)",
-    )
-
-    @property
-    def spark_session(self):
-        if self._spark_session is None:
-            self._spark_session = build_session(self.mode, self.spark_config, self.connect_url)
-        return self._spark_session
 
 
 def build_session(mode: str, spark_config: dict[str, Any], connect_url: str | None = None):

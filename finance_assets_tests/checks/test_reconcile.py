@@ -468,6 +468,24 @@ def test_a_key_of_the_day_judged_is_found_in_another_partition(lake):
     assert result.metadata["repeated_keys"].value == 1
 
 
+def test_repeated_keys_among_the_rows_a_step_brought_back_are_found_without_spark(spark, lake):
+    """When no other partition's key statistics overlap the range just written, the key check
+    judges the rows the step collected: no Spark job, the same verdict and sample as Spark's."""
+    corrupt(lake, "silver/orders", append_copy_of_first(partition_date=date(2024, 1, 2)))
+    store = DeltaRsLake(str(lake))
+    where = PartitionRange("partition_date", date(2024, 1, 1), date(2024, 1, 2))
+    body = reconcile.key_unique_across_partitions(DATASETS["orders"])
+    collected = {"silver/orders": store.read_arrow("silver/orders", where)}
+    before = _jobs_run(spark)
+    in_arrow = body(CheckScope(None, spark, store, where, collected=collected))
+    assert _jobs_run(spark) == before
+    in_spark = body(CheckScope(None, spark, store, where))
+    assert _jobs_run(spark) > before
+    assert not in_arrow.passed
+    assert in_arrow.metadata["repeated_keys"].value == 1
+    assert (in_arrow.description, in_arrow.metadata) == (in_spark.description, in_spark.metadata)
+
+
 def test_customer_totals_are_held_against_what_changed_since_the_previous_build(spark, lake):
     """customer_360 rebuilt on the same sales_performance version it already reflected, one
     customer's total_paid a cent off: the check compares it with its previous version plus
@@ -500,15 +518,78 @@ def _jobs_run(spark) -> int:
         (reconcile.revenue_ties_to_payments, "date"),
         (reconcile.months_tie_to_days("monthly_financial_report", "revenue", "expenses"), "month"),
         (reconcile.actual_ties_to_expenses, "month"),
+        (reconcile.payments_have_orders, "partition_date"),
         (reconcile.customers_tie_to_orders, None),
     ],
-    ids=["revenue_ties_to_payments", "months_tie_to_days", "actual_ties", "customers_tie"],
+    ids=["revenue_ties", "months_tie_to_days", "actual_ties", "payments_have_orders", "customers"],
 )
-def test_a_reconciliation_of_gold_with_silver_is_one_spark_job(spark, lake, check, column):
+def test_a_reconciliation_of_gold_with_silver_is_one_spark_job(
+    spark, lake, monkeypatch, check, column
+):
     """Each side is a row per day or month (or one row of totals): the comparison needs no
-    shuffle, so a day's check step is one Spark job, however the tables were computed."""
+    shuffle, so a check step over many rows is one Spark job, however the tables were
+    computed."""
+    monkeypatch.setattr(reconcile, "ARROW_CHECK_ROWS", 0)
     where = PartitionRange(column, date(2024, 1, 1), date(2024, 1, 31)) if column else None
     scope = CheckScope(None, spark, DeltaRsLake(str(lake)), where)
     before = _jobs_run(spark)
     assert check(scope).passed
     assert _jobs_run(spark) - before == 1
+
+
+TIES = [
+    # (check, partition column, table, corruption)
+    (
+        reconcile.revenue_ties_to_payments,
+        "date",
+        "gold/daily_kpi",
+        set_first("revenue", Decimal("99.99")),
+    ),
+    (
+        reconcile.revenue_ties_to_payments,
+        "date",
+        "silver/expenses",
+        append_copy_of_first(expense_id=77, expense_date=date(2024, 1, 3)),
+    ),
+    (
+        reconcile.months_tie_to_days("financial_summary", "total_revenue", "total_expenses"),
+        "month",
+        "gold/financial_summary",
+        set_first("total_expenses", Decimal("0.00")),
+    ),
+    (
+        reconcile.actual_ties_to_expenses,
+        "month",
+        "silver/expenses",
+        append_copy_of_first(expense_id=78, expense_amount=Decimal("0.01")),
+    ),
+    (
+        reconcile.payments_have_orders,
+        "partition_date",
+        "silver/payment_orders",
+        append_copy_of_first(payment_id="P998", order_id=998, order_date=None),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "column", "table", "change"),
+    TIES,
+    ids=["daily_kpi", "a_day_only_in_silver", "a_month", "actual", "orphans"],
+)
+def test_a_reconciliation_of_few_rows_is_summed_in_arrow_as_spark_sums_it(
+    spark, lake, monkeypatch, check, column, table, change
+):
+    """A day's or a month's rows are read and summed by PyArrow, without a Spark job, and
+    judged exactly as Spark judges them: same verdict, same figures, same mismatches."""
+    corrupt(lake, table, change)
+    where = PartitionRange(column, date(2024, 1, 1), date(2024, 1, 31))
+    before = _jobs_run(spark)
+    in_arrow = check(CheckScope(None, spark, DeltaRsLake(str(lake)), where))
+    assert _jobs_run(spark) == before
+    monkeypatch.setattr(reconcile, "ARROW_CHECK_ROWS", 0)
+    in_spark = check(CheckScope(None, spark, DeltaRsLake(str(lake)), where))
+    assert _jobs_run(spark) - before == 1
+    assert not in_arrow.passed
+    assert (in_arrow.passed, in_arrow.description) == (in_spark.passed, in_spark.description)
+    assert in_arrow.metadata == in_spark.metadata

@@ -127,7 +127,7 @@ def test_a_day_without_a_drop_never_asks_for_the_spark_session(spark, tmp_path) 
     """Once the tables exist, bronze and silver of a day whose folder is empty work from the
     Delta log alone, checks included: given a Spark Connect address nobody listens on, they
     still succeed. The first step of a fresh process does not wait for a JVM to start."""
-    from finance_assets.lake.spark import SparkResource
+    from finance_assets.lake.resources import SparkResource
 
     nobody = SparkResource(
         mode="connect", connect_url=f"sc://127.0.0.1:{_closed_port()}", spark_config={}

@@ -21,12 +21,11 @@ import pytest
 
 from finance_assets.defs.resources import LAKE, LANDING, SPARK, build_resources
 from finance_assets.lake.delta import PartitionRange, SparkDeltaLake
-from finance_assets.lake.resources import LakeResource, UnityCatalogLakeResource
+from finance_assets.lake.resources import LakeResource, SparkResource, UnityCatalogLakeResource
 from finance_assets.lake.spark import (
     CONNECT_SESSION_DEFAULTS,
     DATABRICKS_SESSION_DEFAULTS,
     SparkConfigError,
-    SparkResource,
     build_session,
     databricks_target,
     mask_secrets,

@@ -65,5 +65,54 @@ def test_a_session_started_early_is_the_one_the_first_step_gets(tmp_path):
     assert found["threads"] == []  # the thread ended once the session was open
 
 
+STARTED_BY_THE_COMMAND = """
+import json
+import sys
+
+from finance_assets import cli
+from finance_assets.lake import spark
+
+cli.start_spark_early()
+imported = sorted(m for m in sys.modules if m.split(".")[0].startswith("dagster"))
+started = spark._early_start is not None
+spark._early_start.wait()
+print(json.dumps({"dagster_modules": imported, "started": started}))
+"""
+
+COMMAND_WITHOUT_A_LAKE = """
+import sys
+
+from finance_assets import cli
+from finance_assets.lake import spark
+
+code = cli.main(["materialize", "--start", "2024-01-01", "--end", "2024-01-01", "--quiet"])
+assert code == 2, code  # a usage error: --landing and --lake missing
+assert spark._early_start is not None  # the session was started before anything else
+"""
+
+
+def _python(script: str, tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env=clean_env(FINANCE_SPARK_MASTER="local[1]"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_materialize_starts_the_session_before_dagster_is_imported(tmp_path):
+    """The JVM starts while the command imports Dagster and the definitions (seconds of a
+    fresh process): what starts it imports neither."""
+    result = _python(STARTED_BY_THE_COMMAND, tmp_path)
+    assert result.returncode == 0, result.stderr[-6000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found == {"dagster_modules": [], "started": True}
+    result = _python(COMMAND_WITHOUT_A_LAKE, tmp_path)
+    assert result.returncode == 0, result.stderr[-6000:]
+    assert "--landing and --lake not given" in result.stderr
+
+
 def test_nothing_is_started_early_when_the_session_is_open(spark):
     assert start_session_early(Settings.load()) is None

@@ -20,8 +20,7 @@ from finance_assets.contract import DATASETS, PARTITION_COLUMN, Dataset
 from finance_assets.lake import tables
 from finance_assets.lake.metadata import table_metadata
 from finance_assets.lake.partitions import Partitioning, current_partitioning, materialized_range
-from finance_assets.lake.resources import LakeResource
-from finance_assets.lake.spark import SparkResource
+from finance_assets.lake.resources import LakeResource, SparkResource
 from finance_assets.landing.resource import LandingResource
 
 MAX_EMPTY_FILES_LOGGED = 50

@@ -58,8 +58,7 @@ from finance_assets.lake.partitions import (
     month_of,
     next_month,
 )
-from finance_assets.lake.resources import LakeResource
-from finance_assets.lake.spark import SparkResource
+from finance_assets.lake.resources import LakeResource, SparkResource
 from finance_assets.lake.tables import PAYMENT_ORDERS, RESTATEMENTS, Table, by_path
 from finance_assets.settings import current_settings
 from finance_assets.silver.matching import ORDER_DATE

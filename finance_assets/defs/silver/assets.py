@@ -27,8 +27,7 @@ from finance_assets.lake import tables
 from finance_assets.lake.frames import empty_frame
 from finance_assets.lake.metadata import table_metadata
 from finance_assets.lake.partitions import Partitioning, current_partitioning, materialized_range
-from finance_assets.lake.resources import LakeResource
-from finance_assets.lake.spark import SparkResource
+from finance_assets.lake.resources import LakeResource, SparkResource
 from finance_assets.settings import Settings, current_settings
 from finance_assets.silver.rules import REASON, classify, quarantine_rows, silver_rows
 

@@ -12,8 +12,7 @@ from finance_assets.lake.partitions import (
     log_extra_partitions,
     materialized_range,
 )
-from finance_assets.lake.resources import LakeResource
-from finance_assets.lake.spark import SparkResource
+from finance_assets.lake.resources import LakeResource, SparkResource
 from finance_assets.silver.matching import (
     PARTITION_BY,
     order_index,
