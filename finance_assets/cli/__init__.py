@@ -107,10 +107,10 @@ def cmd_materialize(args) -> int:
 
 
 def start_spark_early() -> None:
-    """Start the local JVM of a ``materialize`` before the commands import Dagster and the
-    definitions (seconds of a fresh process, spent on the other core meanwhile). The session's
-    settings come from the environment alone; settings that do not load are reported by the
-    command itself."""
+    """Start the local JVM of a ``materialize`` or ``demo`` before the commands import Dagster
+    and the definitions (seconds of a fresh process, spent on the other core meanwhile). The
+    session's settings come from the environment alone; settings that do not load are
+    reported by the command itself."""
     from finance_assets.lake.spark import start_session_early
     from finance_assets.settings import Settings
 
@@ -305,7 +305,7 @@ def _bench_parser(commands) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["materialize"]:
+    if argv[:1] in (["materialize"], ["demo"]):
         start_spark_early()
     from finance_assets.cli.runs import CliError
 

@@ -44,15 +44,19 @@ print(json.dumps({
 """
 
 
-def test_a_session_started_early_is_the_one_the_first_step_gets(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", STARTED_THEN_ASKED],
+def _python(script: str, tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", script],
         env=clean_env(FINANCE_SPARK_MASTER="local[1]"),
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_a_session_started_early_is_the_one_the_first_step_gets(tmp_path):
+    result = _python(STARTED_THEN_ASKED, tmp_path)
     assert result.returncode == 0, result.stderr[-6000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["remote"] == [False, False]  # remote sessions open when first asked
@@ -89,17 +93,6 @@ code = cli.main(["materialize", "--start", "2024-01-01", "--end", "2024-01-01", 
 assert code == 2, code  # a usage error: --landing and --lake missing
 assert spark._early_start is not None  # the session was started before anything else
 """
-
-
-def _python(script: str, tmp_path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        env=clean_env(FINANCE_SPARK_MASTER="local[1]"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_materialize_starts_the_session_before_dagster_is_imported(tmp_path):
