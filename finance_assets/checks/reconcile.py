@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from finance_assets.checks.factory import CheckScope
 from finance_assets.checks.landing_records import landing_record_counts
 from finance_assets.contract import PARTITION_COLUMN, Dataset
+from finance_assets.lake import tables
 from finance_assets.lake.delta import PartitionRange, Where
 
 MAX_MISMATCHES_SHOWN = 10
@@ -173,7 +174,7 @@ def key_unique_across_partitions(dataset: Dataset):
         within = {k: b for k, b in bounds.items() if b is not None}
         search_elsewhere = scope.where and (not within or _files_elsewhere(scope, table, within))
         if table in scope.collected and not search_elsewhere:
-            return _repeated_keys_result(_repeated_in_arrow(scope.collected[table], keys))
+            return _repeated_keys_result(*_repeated_in_arrow(scope.collected[table], keys))
         written = scope.read(table).select(*keys)
         # Silver holds a key once per partition, so a repeat inside the range spans partitions.
         repeated = written.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
@@ -186,7 +187,7 @@ def key_unique_across_partitions(dataset: Dataset):
             repeated = repeated.unionByName(elsewhere).distinct()
         sample = [r.asDict() for r in repeated.limit(MAX_MISMATCHES_SHOWN + 1).collect()]
         count = repeated.count() if len(sample) > MAX_MISMATCHES_SHOWN else len(sample)
-        return _repeated_keys_result((count, sample))
+        return _repeated_keys_result(count, sample)
 
     return body
 
@@ -199,8 +200,7 @@ def _repeated_in_arrow(rows: pa.Table, keys: list[str]) -> tuple[int, list[dict]
     return repeated.num_rows, repeated.slice(0, MAX_MISMATCHES_SHOWN + 1).to_pylist()
 
 
-def _repeated_keys_result(found: tuple[int, list[dict]]) -> dg.AssetCheckResult:
-    count, sample = found
+def _repeated_keys_result(count: int, sample: list[dict]) -> dg.AssetCheckResult:
     return _result(
         count == 0,
         dg.AssetCheckSeverity.WARN,
@@ -224,7 +224,6 @@ ARROW_CHECK_ROWS = 500_000
 """A reconciliation whose tables hold at most this many rows in the judged partitions (from
 the Delta log) reads its few columns with PyArrow on this machine: a day's or a month's
 rows, summed without a Spark job. More (a backfill's range) is summed by Spark."""
-PAYMENT_ORDERS = "silver/payment_orders"
 CENTS = Decimal("0.00")
 DAY_FIGURES = (("revenue", "revenue"), ("expenses", "expenses"))
 """daily_kpi's figures a tie compares, (name, column)."""
@@ -270,7 +269,7 @@ def payments_have_orders(scope: CheckScope) -> dg.AssetCheckResult:
     """Valid payments whose order is missing: counted as revenue, flagged here (WARN). Read
     from the matching of the run's payment days (no order is searched again)."""
     where = _silver_range(scope)
-    if _in_arrow(scope, [(PAYMENT_ORDERS, where)]):
+    if _in_arrow(scope, [(tables.PAYMENT_ORDERS.path, where)]):
         payments, amount, collected = _orphans_in_arrow(scope, where)
     else:
         payments, amount, collected = _orphans_in_spark(scope, where)
@@ -287,7 +286,7 @@ def payments_have_orders(scope: CheckScope) -> dg.AssetCheckResult:
 def _orphans_in_spark(scope: CheckScope, where: Where | None) -> tuple[int, Decimal, Decimal]:
     """Payments matched to no order (``order_date`` missing), their amount and the amount of
     the SUCCESS ones."""
-    links = scope.lake.read(scope.spark, PAYMENT_ORDERS, where)
+    links = scope.lake.read(scope.spark, tables.PAYMENT_ORDERS.path, where)
     orphans = links.where(F.col("order_date").isNull()).agg(
         F.count(F.lit(1)).alias("payments"),
         F.coalesce(F.sum("paid_amount"), F.lit(0)).cast("decimal(18,2)").alias("amount"),
@@ -304,7 +303,7 @@ def _orphans_in_spark(scope: CheckScope, where: Where | None) -> tuple[int, Deci
 def _orphans_in_arrow(scope: CheckScope, where: Where | None) -> tuple[int, Decimal, Decimal]:
     """:func:`_orphans_in_spark`, read and summed by PyArrow."""
     links = scope.lake.read_arrow(
-        PAYMENT_ORDERS, where, ["order_date", "paid_amount", "payment_status"]
+        tables.PAYMENT_ORDERS.path, where, ["order_date", "paid_amount", "payment_status"]
     )
     if links.num_columns == 0:  # no table yet
         return 0, CENTS, CENTS
