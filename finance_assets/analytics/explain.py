@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -481,9 +482,12 @@ def _total(rows: list[SourceRow], counted: bool = False) -> Decimal | int:
 def _floored(rows: list[SourceRow], cancelled: set[str], order_groups: list[str]) -> Breakdown:
     """Per order: its rows' sum floored at zero, zero for a CANCELLED order; the figure is
     the sum of the orders' values."""
+    by_group: dict[str, list[SourceRow]] = {}
+    for row in rows:
+        by_group.setdefault(row.group, []).append(row)
     groups = []
     for name in order_groups:
-        members = [r for r in rows if r.group == name]
+        members = by_group.get(name, [])
         subtotal = _total(members)
         if name in cancelled:
             groups.append(GroupTotal(name, len(members), subtotal, ZERO, "CANCELLED: owes 0"))
@@ -616,11 +620,9 @@ def orders_paid_rule() -> Rule:
         ]
         # An order id accepted on two days counts once, as in the gold table.
         listed = _payment_rows(query, matches, 1, lambda m: f"order {m.order_id}")
-        groups = sorted({r.group for r in listed})
-        counted = [
-            GroupTotal(g, sum(1 for r in listed if r.group == g), 1, 1, "counted once")
-            for g in groups
-        ]
+        rows_of = Counter(r.group for r in listed)
+        groups = sorted(rows_of)
+        counted = [GroupTotal(g, rows_of[g], 1, 1, "counted once") for g in groups]
         return Breakdown(listed, counted, len(groups))
 
     def describe(figure: Figure) -> str:

@@ -20,13 +20,12 @@ from datetime import date, datetime
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from finance_assets.bronze import arrow_parser
 from finance_assets.bronze.csv_parser import parse_records
 from finance_assets.contract import PARTITION_COLUMN, Dataset
-from finance_assets.lake.frames import empty_frame
+from finance_assets.lake.frames import empty_frame, select_expressions
 from finance_assets.landing.zone import LandingFile, S3Options, open_binary
 
 BATCH_ROWS = arrow_parser.BATCH_ROWS
@@ -198,7 +197,9 @@ def with_ingestion_stamp(
     parsed: DataFrame, dataset: Dataset, ingested_at: datetime, run_id: str
 ) -> DataFrame:
     """Add when the rows were ingested and by which run, in the bronze column order."""
-    stamped = parsed.withColumn("_ingested_at", F.lit(ingested_at).cast("timestamp")).withColumn(
-        "_run_id", F.lit(run_id)
-    )
-    return stamped.select(*bronze_schema(dataset).fieldNames())
+    stamps = {
+        "_ingested_at": f"TIMESTAMP'{ingested_at.isoformat()}' AS _ingested_at",
+        "_run_id": f"'{run_id}' AS _run_id",
+    }
+    columns = bronze_schema(dataset).fieldNames()
+    return select_expressions(parsed, [stamps.get(c, f"`{c}`") for c in columns])

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from finance_assets.lake.frames import in_one_partition
+from finance_assets.lake.frames import in_one_partition, select_expressions
 
 SAMPLE_ROWS = 5
 FLAG_PREFIX = "__breaks_rule_"
@@ -208,7 +208,7 @@ def with_rule_flags(
         f"coalesce(({expr}), false) AS {flag}"
         for flag, expr in zip(flags, failing.values(), strict=True)
     ]
-    return (frame.selectExpr("*", *verdicts) if verdicts else frame), flags
+    return (select_expressions(frame, ["*", *verdicts]) if verdicts else frame), flags
 
 
 def evaluate_collected(

@@ -47,7 +47,7 @@ from finance_assets.lake.delta import (
     PartitionSet,
     Where,
 )
-from finance_assets.lake.frames import empty_frame, in_one_partition
+from finance_assets.lake.frames import empty_frame, in_one_partition, select_columns
 
 FIGURE = "decimal(18,2)"
 """Old and new values are compared and recorded as exact decimals (counts fit too)."""
@@ -269,7 +269,7 @@ def _changes_in_arrow(
     part, row_key, measures = table.partition_column, table.row_key, list(table.measures)
     keys = [part, *row_key]
     chosen = PartitionSet.of(part, partitions)
-    new = frame.where(chosen.spark_filter()).select(*keys, *measures).toArrow()
+    new = select_columns(frame.where(chosen.spark_filter()), [*keys, *measures]).toArrow()
     schema = pa.schema([f.with_nullable(True) for f in new.schema])
     new = new.cast(schema)
     path = table.table.path

@@ -228,6 +228,8 @@ class FileRef:
     partition_values: Mapping[str, object] = field(default_factory=dict)
     rows: int | None = None
     """Its rows, from the Delta log's statistics (None: not recorded)."""
+    size: int | None = None
+    """Its bytes, from the Delta log (None: not recorded)."""
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,9 @@ class Lake(Protocol):
     def read_files(
         self, spark: SparkSession, table: str, files: Sequence[FileRef]
     ) -> DataFrame: ...
+    def read_files_arrow(
+        self, table: str, files: Sequence[FileRef], columns: Sequence[str] | None = None
+    ) -> pa.Table: ...
     def append_rows(
         self, rows: pa.Table, table: str, partition_by: Sequence[str] = ()
     ) -> WriteResult: ...
@@ -638,7 +643,9 @@ class DeltaRsLake:
                 continue
             if all(_overlaps(action, partition, c, b) for c, b in (within or {}).items()):
                 path = str(Path(self.table_uri(table), action["path"]))
-                chosen.append(FileRef(path, partition, action.get("num_records")))
+                chosen.append(
+                    FileRef(path, partition, action.get("num_records"), action.get("size_bytes"))
+                )
         return chosen
 
     def bounds(self, table: str, column: str, where: Where | None = None) -> tuple | None:
@@ -717,11 +724,17 @@ class DeltaRsLake:
         of a few rows)."""
         if not self.exists(table):
             return pa.table({})
+        return self.read_files_arrow(table, self.files(table, where), columns)
+
+    def read_files_arrow(
+        self, table: str, files: Sequence[FileRef], columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Rows of these data files read by PyArrow on this machine, without Spark."""
         dt = self._log(table)
         schema = pa.schema(dt.schema().to_arrow())
         partitioning = dt.metadata().partition_columns
         dataset = ds.dataset(
-            [f.path for f in self.files(table, where)],
+            [f.path for f in files],
             schema=schema,
             format="parquet",
             partitioning=ds.partitioning(
@@ -820,9 +833,8 @@ class DeltaRsLake:
                     path = str(Path(self.table_uri(table), body["path"]))
                     if other.pop(path, None) is None:  # added then removed: no net change
                         values = body.get("partitionValues") or {}
-                        into[path] = FileRef(
-                            path, {k: _value(v) for k, v in values.items()}, _rows(body)
-                        )
+                        partition = {k: _value(v) for k, v in values.items()}
+                        into[path] = FileRef(path, partition, _rows(body), body.get("size"))
         return Changes(current, tuple(added.values()), tuple(removed.values()))
 
 

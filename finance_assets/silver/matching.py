@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from finance_assets.contract import ORDERS, PARTITION_COLUMN
 from finance_assets.lake import tables
 from finance_assets.lake.delta import Changes, Lake
+from finance_assets.lake.frames import select_columns
 
 SILVER_ORDERS = tables.silver(ORDERS).path
 PAYMENT_ORDERS = tables.PAYMENT_ORDERS.path
@@ -54,7 +55,7 @@ def payment_orders(payments: DataFrame, index: DataFrame) -> DataFrame:
     An order id accepted on two days matches both, as it does in ``sales_performance``.
     """
     matched = payments.join(index, "order_id", "left")
-    return matched.select(*PAYMENT_ORDER_COLUMNS)
+    return select_columns(matched, PAYMENT_ORDER_COLUMNS)
 
 
 def rematch_keys(added_orders: pa.Table, removed_orders: pa.Table) -> pa.Array:

@@ -68,3 +68,48 @@ def test_a_late_payment_updates_its_order_day_in_the_same_run(spark, tmp_path):
     ).records[0]
     late = day3.asset_materialization.metadata["late_payment_order_days"].value
     assert late == ["2024-01-01"]
+
+
+def test_a_customer_losing_an_order_day_gets_the_same_books_from_either_engine(
+    spark, tmp_path, monkeypatch
+):
+    """Day 1 re-ingested without C2's order: C2's first order moves to day 2. The customers
+    losing an order day are found on the driver (a day's few changed files) or in Spark (more
+    than ``ARROW_CHANGED_BYTES``); either way customer_360 equals a rebuild of the same days."""
+    import shutil
+
+    from finance_assets.defs.gold import assets
+    from finance_assets.gold import transforms
+    from finance_assets_tests.support.lake_snapshot import snapshot
+
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    for dataset in ("expenses", "budgets", "payments"):
+        (landing / dataset).mkdir(parents=True)
+    day1 = "1,2024-01-01,C1,Books,100.00,COMPLETED\n2,2024-01-01,C2,Toys,5.00,PENDING\n"
+    _drop(landing, "orders", "2024-01-01", ORDERS + day1)
+    _drop(landing, "orders", "2024-01-02", ORDERS + "3,2024-01-02,C2,Toys,7.00,PENDING\n")
+    assert materialize(str(landing), str(lake), date(2024, 1, 1), date(2024, 1, 2)).succeeded
+    assert _rows(lake, "customer_360")["C2"]["first_order_date"] == date(2024, 1, 1)
+    in_spark = tmp_path / "in_spark"
+    shutil.copytree(lake, in_spark)
+
+    _drop(landing, "orders", "2024-01-01", ORDERS + "1,2024-01-01,C1,Books,100.00,COMPLETED\n")
+    spark_calls = []
+    spark_rule = transforms.customers_losing_order_days
+    monkeypatch.setattr(
+        transforms,
+        "customers_losing_order_days",
+        lambda *frames: spark_calls.append(1) or spark_rule(*frames),
+    )
+    assert materialize(str(landing), str(lake), date(2024, 1, 1), date(2024, 1, 1)).succeeded
+    assert spark_calls == []  # two changed order days: read on the driver
+    monkeypatch.setattr(assets, "ARROW_CHANGED_BYTES", 0)
+    assert materialize(str(landing), str(in_spark), date(2024, 1, 1), date(2024, 1, 1)).succeeded
+    assert spark_calls == [1]
+
+    c2 = _rows(lake, "customer_360")["C2"]
+    assert (c2["total_orders"], c2["first_order_date"]) == (1, date(2024, 1, 2))
+    assert snapshot(lake) == snapshot(in_spark)
+    rebuilt = tmp_path / "rebuilt"
+    assert materialize(str(landing), str(rebuilt), date(2024, 1, 1), date(2024, 1, 2)).succeeded
+    assert snapshot(lake) == snapshot(rebuilt)

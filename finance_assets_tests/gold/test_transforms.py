@@ -201,6 +201,12 @@ def test_customer_changes_applied_to_customer_360_equal_a_rebuild(spark):
     assert transforms.customers_losing_order_days(after, before).count() == 0
     gone = transforms.customers_losing_order_days(before.where("order_id = 1"), before)
     assert [r[0] for r in gone.collect()] == ["C2"]  # C2's only order day disappeared
+    days = ["customer_id", "order_date"]
+    in_arrow = transforms.customers_losing_order_days_in_arrow
+    assert in_arrow(after.select(days).toArrow(), before.select(days).toArrow()) == []
+    assert in_arrow(
+        before.where("order_id = 1").select(days).toArrow(), before.select(days).toArrow()
+    ) == ["C2"]
 
 
 def test_unmatched_payments_are_those_without_an_order_day(spark):

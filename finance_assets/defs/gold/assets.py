@@ -69,6 +69,9 @@ RESTATED_VALUES = "restated_values"
 RESTATED_MONEY = "restated_money"
 WAITING_FOR_REOPEN = "waiting_for_reopen"
 COLUMN_LINEAGE = "dagster/column_lineage"
+ARROW_CHANGED_BYTES = 64 * 1024 * 1024
+"""Changed files of sales_performance (added and removed) of at most this many bytes are read
+on the driver to find the customers losing an order day; more are compared in Spark."""
 
 
 class GoldRun:
@@ -444,9 +447,9 @@ def _merged_customers(run: GoldRun, changes, version: int) -> DataFrame | None:
     removed are gone (vacuumed) and the table must be rebuilt."""
     sales = SALES_PERFORMANCE.table.path
     try:
-        added = run.lake.read_files(run.spark, sales, changes.added).cache()
-        removed = run.lake.read_files(run.spark, sales, changes.removed).cache()
-        losing = [r[0] for r in transforms.customers_losing_order_days(added, removed).collect()]
+        added = run.lake.read_files(run.spark, sales, changes.added)
+        removed = run.lake.read_files(run.spark, sales, changes.removed)
+        losing = _customers_losing_order_days(run, changes, added, removed)
     except Exception as exc:  # a removed file that is gone: Spark says "path does not exist"
         if "does not exist" not in str(exc) and not isinstance(exc, FileNotFoundError):
             raise
@@ -462,6 +465,23 @@ def _merged_customers(run: GoldRun, changes, version: int) -> DataFrame | None:
     )
     kept = transforms.apply_customer_changes(current.where(~lost), moved.where(~lost))
     return kept.unionByName(recomputed)
+
+
+def _customers_losing_order_days(
+    run: GoldRun, changes, added: DataFrame, removed: DataFrame
+) -> list[str]:
+    """Customers with an order day only among the removed rows. A day's few changed files
+    (their bytes from the Delta log) are read on the driver, more are compared in Spark."""
+    sizes = [f.size for f in (*changes.added, *changes.removed)]
+    if None in sizes or sum(sizes) > ARROW_CHANGED_BYTES:
+        added.cache()  # both are read again by the merge
+        removed.cache()
+        return [r[0] for r in transforms.customers_losing_order_days(added, removed).collect()]
+    sales, columns = SALES_PERFORMANCE.table.path, ["customer_id", "order_date"]
+    return transforms.customers_losing_order_days_in_arrow(
+        run.lake.read_files_arrow(sales, changes.added, columns),
+        run.lake.read_files_arrow(sales, changes.removed, columns),
+    )
 
 
 def unmatched_payments_asset(partitions: Partitioning, alerts: AlertConfig) -> dg.AssetsDefinition:
