@@ -102,7 +102,7 @@ def test_a_customer_losing_an_order_day_gets_the_same_books_from_either_engine(
         lambda *frames: spark_calls.append(1) or spark_rule(*frames),
     )
     assert materialize(str(landing), str(lake), date(2024, 1, 1), date(2024, 1, 1)).succeeded
-    assert spark_calls == []  # two changed order days: read on the driver
+    assert spark_calls == []  # day 1's two changed files (one removed, one added): the driver
     monkeypatch.setattr(assets, "ARROW_CHANGED_BYTES", 0)
     assert materialize(str(landing), str(in_spark), date(2024, 1, 1), date(2024, 1, 1)).succeeded
     assert spark_calls == [1]
