@@ -31,8 +31,10 @@ from finance_assets.analytics.explain_output import (
     value_text,
     verdict,
 )
+from finance_assets.analytics.row_cache import RowCache
 
 FOLDER = "explain"
+CACHE_FOLDER = ".cache"
 # Rows listed on a page: a month's revenue can be millions of payments. Every row counts in
 # the subtotals and the verdict; the page lists the first ones and names the command that
 # lists them all.
@@ -113,11 +115,12 @@ def render_page(
     limit: int = PAGE_ROWS,
     inputs: str | None = None,
 ) -> str:
-    """The page of one figure; at most ``limit`` rows (and quarantined rows) are listed.
+    """The page of one figure; at most ``limit`` rows (groups, quarantined rows) are listed.
     ``inputs``: the fingerprint of what it was made of, kept in the page."""
     e = explanation
     listed, more_rows = _first_rows(e.rows, "rows", e.figure, limit)
     held, more_held = _first_rows(e.quarantined, "quarantined rows", e.figure, limit)
+    grouped, more_groups = _first_rows(e.groups, "groups", e.figure, limit)
     rows = _table(
         [
             ("group", False),
@@ -147,13 +150,17 @@ def render_page(
     )
     groups = ""
     if e.groups:
-        groups = "<h2>By group</h2>" + _table(
-            [("group", False), ("rows", True), ("rows add up to", True), ("counts as", True)]
-            + [("how", False)],
-            [
-                [g.group, str(g.rows), value_text(g.rows_sum), value_text(g.value), g.how]
-                for g in e.groups
-            ],
+        groups = (
+            "<h2>By group</h2>"
+            + _table(
+                [("group", False), ("rows", True), ("rows add up to", True), ("counts as", True)]
+                + [("how", False)],
+                [
+                    [g.group, str(g.rows), value_text(g.rows_sum), value_text(g.value), g.how]
+                    for g in grouped
+                ],
+            )
+            + more_groups
         )
     quarantined = "<h2>Quarantined rows</h2><p>No quarantined row would have counted.</p>"
     if e.quarantined:
@@ -212,12 +219,13 @@ def write_pages(query: LakeQuery, figures: Iterable[Figure], dashboard_dir: Path
     """Explain each figure on ``query`` and write its page; returns {figure: relative link}
     for those that could be explained (a figure whose silver tables are missing gets none).
     A page whose fingerprint is unchanged is kept; pages of figures no longer shown are
-    removed."""
+    removed. What the pages read across the history is kept per partition in
+    ``explain/.cache`` (:class:`RowCache`), so a run reads only the partitions that changed."""
     folder = dashboard_dir / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     links: dict[Figure, str] = {}
     shown = list(dict.fromkeys(figures))
-    prefetch(query, shown)
+    prefetch(query, shown, RowCache(folder / CACHE_FOLDER, _code()))
     for figure in shown:
         target = folder / page_name(figure)
         try:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from finance_assets.analytics.engine import (
     Snapshot,
     TimeTravel,
 )
+from finance_assets.analytics.row_cache import RowCache
 from finance_assets.contract import DEPARTMENTS
 from finance_assets.gold.tables import GoldTable, gold_tables
 
@@ -345,14 +347,20 @@ def _payment_rows(
 
 def _payment_records(query: LakeQuery, matches: list[Match]) -> dict[tuple[str, date], dict]:
     """The silver payment records of ``matches`` by (payment_id, payment day)."""
-    days = _literal_dates(sorted({m.payment_day for m in matches}))
-    result = query.run(
+    days = sorted({m.payment_day for m in matches})
+    found = _payment_records_on(query, days, sorted({m.payment_id for m in matches}))
+    return {(r["payment_id"], r["partition_date"]): r for r in found}
+
+
+def _payment_records_on(query: LakeQuery, days: list[date], ids: list[str]) -> list[dict]:
+    """The silver payment records of ``ids`` in the drop folders of ``days``."""
+    return query.run(
         "SELECT payment_id, payment_date, payment_status || ' ' || payment_method AS detail, "
         "paid_amount, partition_date, _source_file, _source_row FROM silver.payments "
-        f"WHERE partition_date IN ({days}) AND list_contains($ids, payment_id)",
-        {"ids": sorted({m.payment_id for m in matches})},
-    )
-    return {(r["payment_id"], r["partition_date"]): r for r in result.records()}
+        f"WHERE {_in_folders(days)} AND list_contains($ids, payment_id) "
+        "ORDER BY partition_date, payment_id, _source_file, _source_row",
+        {"ids": ids},
+    ).records()
 
 
 # --- quarantine ----------------------------------------------------------------------
@@ -690,8 +698,13 @@ def _order_quarantine(query: LakeQuery, figure: Figure, payments: bool, orders: 
         where = f"partition_date = DATE '{figure.partition}' AND {_raw_id('order_id')} = $key"
         found += _quarantined(query, "orders", where, params)
     if payments:
-        where = f"{_raw_id('order_id')} = $key AND {SUCCESS_RAW}"
-        found += _quarantined(query, "payments", where, params)
+        prefetched = _memo(query, ORDER_PAYMENT_QUARANTINE)
+        if prefetched is not None and params["key"] in prefetched:
+            query.register("quarantine", "payments", required=False)  # read (by prefetch)
+            found += prefetched[params["key"]]
+        else:
+            where = f"{_raw_id('order_id')} = $key AND {SUCCESS_RAW}"
+            found += _quarantined(query, "payments", where, params)
     return found
 
 
@@ -933,61 +946,168 @@ CUSTOMER_ORDERS = "explain.customer_orders"
 CUSTOMER_QUARANTINE = "explain.customer_quarantine"
 MATCHES = "explain.matches"
 PAYMENT_RECORDS = "explain.payment_records"
+ORDER_PAYMENT_QUARANTINE = "explain.order_payment_quarantine"
+PUBLISHED = "explain.published"
 
 
 def _memo(query: LakeQuery, name: str) -> dict | None:
     return None if query.memo is None else query.memo.get(name)  # type: ignore[return-value]
 
 
-def prefetch(query: LakeQuery, figures: list[Figure]) -> None:
-    """Read at once what the ``customer_360`` figures among ``figures`` will ask for: their
-    customers' orders in one scan of silver/orders, the SUCCESS payments matched to all of
-    those orders in one scan of silver/payment_orders, those payments' rows in one read of
-    silver/payments, and the customers' quarantined orders in one scan of quarantine/orders,
-    instead of a scan of each table per figure (they hold the whole history). Kept in the
-    connection's memo, so only a connection reading one fixed snapshot (``reuse_results``)
-    takes it; the explanations themselves are unchanged."""
+def prefetch(query: LakeQuery, figures: list[Figure], cache: RowCache | None = None) -> None:
+    """Read at once what the figures will ask for, one question per table instead of one per
+    figure: their published values (per gold table); for the ``customer_360`` and
+    ``sales_performance`` figures, which reach across the whole history, the customers'
+    orders, the SUCCESS payments matched to those orders and to the orders shown, those
+    payments' rows, and the quarantined rows that would have counted. ``cache`` keeps the
+    latter per partition between runs, so a run reads only the partitions that changed. Kept
+    in the connection's memo, so only a connection reading one fixed snapshot
+    (``reuse_results``) takes it; the explanations themselves are unchanged."""
+    if query.memo is not None:
+        query.memo[PUBLISHED] = _prefetch_published(query, figures)
     customers = sorted({f.key for f in figures if f.table == "customer_360" and f.key})
-    if query.memo is None or not customers:
+    orders = sorted(
+        {
+            (int(f.key), f.partition)
+            for f in figures
+            if f.table == "sales_performance" and f.key and f.key.isdigit() and f.partition
+        }
+    )
+    if query.memo is None or not (customers or orders):
         return
     if not all(query.register("silver", t, required=False) for t in ("orders", "payment_orders")):
         return  # each figure will say what it misses
-    records = _silver_records(
-        query,
-        ORDERS,
-        "list_contains($customers, customer_id)",
-        {"customers": customers},
-        also="customer_id AS customer",
-    )
-    orders: dict[str, list[SourceRow]] = {c: [] for c in customers}
-    for r in records:
-        orders[r["customer"]].append(_source_row(r, ORDERS, 1, _customer_order_group, False))
-    pairs = list(dict.fromkeys((int(r["row_id"]), r["row_date"]) for r in records))
+    cache = cache or RowCache(None)
+    pairs = list(orders)
+    if customers:
+        by_customer = _orders_of_customers(query, cache, customers)
+        query.memo[CUSTOMER_ORDERS] = by_customer
+        pairs += [(int(r.row_id), r.row_date) for found in by_customer.values() for r in found]
     matches: dict[tuple[int, date], list[Match]] = {pair: [] for pair in pairs}
-    for match in _matched(query, pairs):
+    for match in _matched_by_partition(query, cache, list(matches)):
         matches[(match.order_id, match.order_date)].append(match)
-    query.memo[CUSTOMER_ORDERS] = orders
     query.memo[MATCHES] = matches
     every_match = [m for found in matches.values() for m in found]
     if every_match and query.register("silver", "payments", required=False):
-        query.memo[PAYMENT_RECORDS] = _payment_records(query, every_match)
-    if query.register("quarantine", "orders", required=False):
-        query.memo[CUSTOMER_QUARANTINE] = _customer_quarantine(query, customers)
+        query.memo[PAYMENT_RECORDS] = _payment_records_by_partition(query, cache, every_match)
+    if customers and query.register("quarantine", "orders", required=False):
+        query.memo[CUSTOMER_QUARANTINE] = _customer_quarantine(query, cache, customers)
+    if orders and query.register("quarantine", "payments", required=False):
+        query.memo[ORDER_PAYMENT_QUARANTINE] = _order_payment_quarantine(query, cache, orders)
 
 
-def _customer_quarantine(query: LakeQuery, customers: list[str]) -> dict[str, list]:
+def _orders_of_customers(
+    query: LakeQuery, cache: RowCache, customers: list[str]
+) -> dict[str, list[SourceRow]]:
+    """Each customer's valid orders, in the order :func:`_silver` lists them."""
+
+    def fetch(days: list[date]) -> list[dict]:
+        where = f"{_in_folders(days)} AND list_contains($customers, customer_id)"
+        also = "customer_id AS customer, partition_date"
+        return _silver_records(query, ORDERS, where, {"customers": customers}, also=also)
+
+    wanted = tuple(customers)
+    records = cache.rows(query, "customer_orders", ("silver", "orders"), lambda *_: wanted, fetch)
+    records.sort(key=lambda r: (r["row_date"], r["_source_file"], r["_source_row"]))
+    orders: dict[str, list[SourceRow]] = {c: [] for c in customers}
+    for r in records:
+        orders[r["customer"]].append(_source_row(r, ORDERS, 1, _customer_order_group, False))
+    return orders
+
+
+_ORDER_DAY_FOLDER = re.compile(r"^order_date=(\d{4}-\d{2}-\d{2})/")
+
+
+def _matched_by_partition(
+    query: LakeQuery, cache: RowCache, pairs: list[tuple[int, date]]
+) -> list[Match]:
+    """The SUCCESS payments matched to these (order_id, order day) pairs, as :func:`_matched`
+    finds them. ``silver/payment_orders`` is partitioned by payment day, then order day: what
+    is asked of a payment day is the pairs of its order-day folders."""
+    ids_by_day: dict[date, set[int]] = {}
+    for order_id, day in pairs:
+        ids_by_day.setdefault(day, set()).add(order_id)
+
+    def asked(_day: date, files: list[str]) -> tuple | None:
+        folders = {m[1] for f in files if (m := _ORDER_DAY_FOLDER.match(f))}
+        days = sorted(d for d in map(date.fromisoformat, folders) if d in ids_by_day)
+        return tuple((d, tuple(sorted(ids_by_day[d]))) for d in days) or None
+
+    wanted = set(pairs)
+
+    def fetch(days: list[date]) -> list[dict]:
+        result = query.run(
+            "SELECT order_id, order_date, payment_id, partition_date FROM silver.payment_orders "
+            f"WHERE {_in_folders(days)} AND order_date IN ({_literal_dates(sorted(ids_by_day))}) "
+            "AND list_contains($ids, order_id) AND payment_status = 'SUCCESS' "
+            "ORDER BY order_date, order_id, payment_id",
+            {"ids": sorted({o for o, _ in pairs})},
+        )
+        return [r for r in result.records() if (r["order_id"], r["order_date"]) in wanted]
+
+    records = cache.rows(query, "matches", ("silver", "payment_orders"), asked, fetch)
+    return [
+        Match(r["order_id"], r["order_date"], r["payment_id"], r["partition_date"]) for r in records
+    ]
+
+
+def _payment_records_by_partition(
+    query: LakeQuery, cache: RowCache, matches: list[Match]
+) -> dict[tuple[str, date], dict]:
+    """:func:`_payment_records`, partition by partition."""
+    ids_by_day: dict[date, set[str]] = {}
+    for m in matches:
+        ids_by_day.setdefault(m.payment_day, set()).add(m.payment_id)
+
+    def asked(day: date, _files: list[str]) -> tuple | None:
+        return tuple(sorted(ids_by_day[day])) if day in ids_by_day else None
+
+    def fetch(days: list[date]) -> list[dict]:
+        ids = sorted({i for d in days for i in ids_by_day[d]})
+        found = _payment_records_on(query, days, ids)
+        return [r for r in found if r["payment_id"] in ids_by_day[r["partition_date"]]]
+
+    records = cache.rows(query, "payment_records", ("silver", "payments"), asked, fetch)
+    return {(r["payment_id"], r["partition_date"]): r for r in records}
+
+
+def _customer_quarantine(
+    query: LakeQuery, cache: RowCache, customers: list[str]
+) -> dict[str, list[QuarantinedRow]]:
     """The quarantined orders of each of ``customers``, as the customer rule lists them."""
     customer = _raw_id("customer_id")
-    records = _quarantined_records(
-        query,
-        "orders",
-        f"list_contains($customers, {customer})",
-        {"customers": customers},
-        also=f"{customer} AS customer",
-    )
+
+    def fetch(days: list[date]) -> list[dict]:
+        where = f"{_in_folders(days)} AND list_contains($customers, {customer})"
+        also = f"{customer} AS customer"
+        return _quarantined_records(query, "orders", where, {"customers": customers}, also=also)
+
+    wanted = tuple(customers)
+    table = ("quarantine", "orders")
     held: dict[str, list[QuarantinedRow]] = {c: [] for c in customers}
-    for r in records:
+    for r in cache.rows(query, "customer_quarantine", table, lambda *_: wanted, fetch):
         held[r["customer"]].append(_quarantined_row(r, "orders"))
+    return held
+
+
+def _order_payment_quarantine(
+    query: LakeQuery, cache: RowCache, orders: list[tuple[int, date]]
+) -> dict[str, list[QuarantinedRow]]:
+    """The quarantined SUCCESS payments each order would have matched, by order id, as
+    :func:`_order_quarantine` lists them."""
+    ids = sorted({str(order_id) for order_id, _ in orders})
+    order_id = _raw_id("order_id")
+
+    def fetch(days: list[date]) -> list[dict]:
+        where = f"{_in_folders(days)} AND list_contains($ids, {order_id}) AND {SUCCESS_RAW}"
+        also = f"{order_id} AS order_key"
+        return _quarantined_records(query, "payments", where, {"ids": ids}, also=also)
+
+    wanted = tuple(ids)
+    table = ("quarantine", "payments")
+    held: dict[str, list[QuarantinedRow]] = {i: [] for i in ids}
+    for r in cache.rows(query, "order_payment_quarantine", table, lambda *_: wanted, fetch):
+        held[r["order_key"]].append(_quarantined_row(r, "payments"))
     return held
 
 
@@ -1181,6 +1301,10 @@ def explain_in(query: LakeQuery, figure: Figure) -> Explanation:
 def _published(query: LakeQuery, figure: Figure) -> Decimal | int:
     spec = table_spec(figure.table)
     query.register("gold", figure.table)
+    read = _memo(query, PUBLISHED)
+    if read is not None and figure.table in read and _addresses_one_row(spec, figure):
+        found = read[figure.table].get((figure.partition, figure.key), [])
+        return _one_value(spec, figure, [(r[figure.column],) for r in found])
     conditions, params = [], {}
     if figure.partition is not None:
         conditions.append(f"{spec.partition_column} = DATE '{figure.partition}'")
@@ -1190,13 +1314,54 @@ def _published(query: LakeQuery, figure: Figure) -> Decimal | int:
         params["key"] = figure.key
     where = " AND ".join(conditions) or "TRUE"
     result = query.run(f"SELECT {figure.column} FROM gold.{figure.table} WHERE {where}", params)
-    if not result.rows:
+    return _one_value(spec, figure, result.rows)
+
+
+def _one_value(spec: GoldTable, figure: Figure, rows: list[tuple]) -> Decimal | int:
+    if not rows:
         raise ExplainError(f"gold/{figure.table} has no row for {_row_name(spec, figure)}")
-    if len(result.rows) > 1:
+    if len(rows) > 1:
         raise AnalyticsError(
-            f"gold/{figure.table} has {len(result.rows)} rows for {_row_name(spec, figure)}"
+            f"gold/{figure.table} has {len(rows)} rows for {_row_name(spec, figure)}"
         )
-    return result.rows[0][0]
+    return rows[0][0]
+
+
+def _addresses_one_row(spec: GoldTable, figure: Figure) -> bool:
+    """Whether the figure names a partition exactly when its table has one, and a key
+    exactly when its rows have one."""
+    has_partition = figure.partition is not None
+    has_key = figure.key is not None
+    return has_partition == bool(spec.partition_column) and has_key == bool(spec.row_key)
+
+
+def _prefetch_published(query: LakeQuery, figures: list[Figure]) -> dict[str, dict]:
+    """The published values of ``figures``, one question per gold table:
+    {table: {(partition, key as text): [rows]}}."""
+    read: dict[str, dict] = {}
+    for table in sorted({f.table for f in figures}):
+        spec = table_spec(table)
+        shown = [f for f in figures if f.table == table and _addresses_one_row(spec, f)]
+        if not shown or not query.register("gold", table, required=False):
+            continue
+        columns = sorted({f.column for f in shown})
+        where = "TRUE"
+        if spec.partition_column:
+            columns.append(f"{spec.partition_column} AS __partition")
+            days = sorted({f.partition for f in shown if f.partition is not None})
+            where = f"{spec.partition_column} IN ({_literal_dates(days)})"
+        params = {}
+        if spec.row_key:
+            key = f"CAST({spec.row_key[0]} AS VARCHAR)"
+            columns.append(f"{key} AS __key")
+            where += f" AND list_contains($keys, {key})"
+            params["keys"] = sorted({f.key for f in shown if f.key is not None})
+        rows: dict[tuple, list[dict]] = {}
+        sql = f"SELECT {', '.join(columns)} FROM gold.{table} WHERE {where}"
+        for r in query.run(sql, params).records():
+            rows.setdefault((r.get("__partition"), r.get("__key")), []).append(r)
+        read[table] = rows
+    return read
 
 
 def _row_name(spec: GoldTable, figure: Figure) -> str:

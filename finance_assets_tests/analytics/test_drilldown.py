@@ -63,8 +63,9 @@ def test_the_daily_table_lists_and_explains_only_the_latest_days(audit_lake, tmp
 
 
 def test_a_page_lists_its_first_rows_and_still_adds_up_every_row(audit_lake):
-    """A month's revenue can be millions of payments: the page lists the first ones, counts
-    and subtotals every row, and names the command that lists them all."""
+    """A month's revenue can be millions of payments (a customer's lifetime, thousands of
+    orders): the page lists the first rows and groups, counts and subtotals every row, and
+    names the command that lists them all."""
     from finance_assets.analytics.drilldown import render_page
     from finance_assets.analytics.explain import explain, figure_for
 
@@ -77,6 +78,12 @@ def test_a_page_lists_its_first_rows_and_still_adds_up_every_row(audit_lake):
     assert listed[2].count("<tr>") == 1 + 1  # the header and one row
     text = _text(page)
     assert f"Showing the first 1 of {len(explanation.rows):,} rows" in text
+    february = explain(audit_lake.uri, figure_for("monthly_financial_report", "revenue", "2024-02"))
+    assert len(february.groups) > 1 and february.ties  # its days
+    page_of_days = render_page(february, limit=1)
+    assert f"Showing the first 1 of {len(february.groups):,} groups" in _text(page_of_days)
+    by_group = re.search(r"<h2>By group</h2>(.*?)</table>", page_of_days, re.S)
+    assert by_group and by_group[1].count("<tr>") == 1 + 1
     assert "finance-assets explain monthly_financial_report --partition 2024-01 " in text
     assert "exactly the published value" in text  # the verdict counts every row
     whole = render_page(explanation)
