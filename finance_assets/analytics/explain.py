@@ -991,9 +991,12 @@ def prefetch(query: LakeQuery, figures: list[Figure], cache: RowCache | None = N
     if every_match and query.register("silver", "payments", required=False):
         query.memo[PAYMENT_RECORDS] = _payment_records_by_partition(query, cache, every_match)
     if customers and query.register("quarantine", "orders", required=False):
-        query.memo[CUSTOMER_QUARANTINE] = _customer_quarantine(query, cache, customers)
+        held = _quarantined_by(query, cache, "orders", "customer_id", customers)
+        query.memo[CUSTOMER_QUARANTINE] = held
     if orders and query.register("quarantine", "payments", required=False):
-        query.memo[ORDER_PAYMENT_QUARANTINE] = _order_payment_quarantine(query, cache, orders)
+        ids = sorted({str(order_id) for order_id, _ in orders})
+        held = _quarantined_by(query, cache, "payments", "order_id", ids, SUCCESS_RAW)
+        query.memo[ORDER_PAYMENT_QUARANTINE] = held
 
 
 def _orders_of_customers(
@@ -1071,43 +1074,29 @@ def _payment_records_by_partition(
     return {(r["payment_id"], r["partition_date"]): r for r in records}
 
 
-def _customer_quarantine(
-    query: LakeQuery, cache: RowCache, customers: list[str]
+def _quarantined_by(
+    query: LakeQuery,
+    cache: RowCache,
+    dataset: str,
+    column: str,
+    values: list[str],
+    rule: str = "",
 ) -> dict[str, list[QuarantinedRow]]:
-    """The quarantined orders of each of ``customers``, as the customer rule lists them."""
-    customer = _raw_id("customer_id")
+    """The quarantined rows of ``dataset`` whose raw ``column`` reads as one of ``values``
+    (and that meet ``rule``, when given), by that value, as :func:`_quarantined` lists them."""
+    raw = _raw_id(column)
+    extra = f" AND {rule}" if rule else ""
 
     def fetch(days: list[date]) -> list[dict]:
-        where = f"{_in_folders(days)} AND list_contains($customers, {customer})"
-        also = f"{customer} AS customer"
-        return _quarantined_records(query, "orders", where, {"customers": customers}, also=also)
+        where = f"{_in_folders(days)} AND list_contains($values, {raw}){extra}"
+        also = f"{raw} AS found_by"
+        return _quarantined_records(query, dataset, where, {"values": values}, also=also)
 
-    wanted = tuple(customers)
-    table = ("quarantine", "orders")
-    held: dict[str, list[QuarantinedRow]] = {c: [] for c in customers}
-    for r in cache.rows(query, "customer_quarantine", table, lambda *_: wanted, fetch):
-        held[r["customer"]].append(_quarantined_row(r, "orders"))
-    return held
-
-
-def _order_payment_quarantine(
-    query: LakeQuery, cache: RowCache, orders: list[tuple[int, date]]
-) -> dict[str, list[QuarantinedRow]]:
-    """The quarantined SUCCESS payments each order would have matched, by order id, as
-    :func:`_order_quarantine` lists them."""
-    ids = sorted({str(order_id) for order_id, _ in orders})
-    order_id = _raw_id("order_id")
-
-    def fetch(days: list[date]) -> list[dict]:
-        where = f"{_in_folders(days)} AND list_contains($ids, {order_id}) AND {SUCCESS_RAW}"
-        also = f"{order_id} AS order_key"
-        return _quarantined_records(query, "payments", where, {"ids": ids}, also=also)
-
-    wanted = tuple(ids)
-    table = ("quarantine", "payments")
-    held: dict[str, list[QuarantinedRow]] = {i: [] for i in ids}
-    for r in cache.rows(query, "order_payment_quarantine", table, lambda *_: wanted, fetch):
-        held[r["order_key"]].append(_quarantined_row(r, "payments"))
+    wanted = (tuple(values), rule)
+    name = f"quarantined_{dataset}_by_{column}"
+    held: dict[str, list[QuarantinedRow]] = {v: [] for v in values}
+    for r in cache.rows(query, name, ("quarantine", dataset), lambda *_: wanted, fetch):
+        held[r["found_by"]].append(_quarantined_row(r, dataset))
     return held
 
 
