@@ -293,19 +293,37 @@ def _matched(query: LakeQuery, orders: list[tuple[int, date]], success: bool = T
         query.register("silver", "payment_orders")  # read (by prefetch): named on the page
         return [m for o in dict.fromkeys(orders) for m in prefetched[o]]
     query.register("silver", "payment_orders")
-    ids = ", ".join(str(int(o)) for o, _ in orders)
-    days = _literal_dates(sorted({d for _, d in orders}))
-    status = " AND payment_status = 'SUCCESS'" if success else ""
+    return [_match(r) for r in _match_records(query, orders, success)]
+
+
+def _match_records(
+    query: LakeQuery,
+    orders: list[tuple[int, date]],
+    success: bool = True,
+    folders: list[date] | None = None,
+) -> list[dict]:
+    """The ``silver/payment_orders`` rows of these (order_id, order_day) pairs (``folders``:
+    only those of these payment days' drop folders)."""
+    conditions = [
+        f"order_date IN ({_literal_dates(sorted({d for _, d in orders}))})",
+        f"order_id IN ({', '.join(str(int(o)) for o, _ in orders)})",
+    ]
+    if folders is not None:
+        conditions.insert(0, _in_folders(folders))
+    if success:
+        conditions.append("payment_status = 'SUCCESS'")
     result = query.run(
         "SELECT order_id, order_date, payment_id, partition_date FROM silver.payment_orders "
-        f"WHERE order_date IN ({days}) AND order_id IN ({ids}){status}"
+        f"WHERE {' AND '.join(conditions)} ORDER BY order_date, order_id, payment_id"
     )
     wanted = set(orders)
-    return [
-        Match(r["order_id"], r["order_date"], r["payment_id"], r["partition_date"])
-        for r in result.records()
-        if (r["order_id"], r["order_date"]) in wanted
-    ]
+    return [r for r in result.records() if (r["order_id"], r["order_date"]) in wanted]
+
+
+def _match(record: dict) -> Match:
+    return Match(
+        record["order_id"], record["order_date"], record["payment_id"], record["partition_date"]
+    )
 
 
 def _payment_rows(
@@ -1036,22 +1054,11 @@ def _matched_by_partition(
         days = sorted(d for d in map(date.fromisoformat, folders) if d in ids_by_day)
         return tuple((d, tuple(sorted(ids_by_day[d]))) for d in days) or None
 
-    wanted = set(pairs)
-
     def fetch(days: list[date]) -> list[dict]:
-        result = query.run(
-            "SELECT order_id, order_date, payment_id, partition_date FROM silver.payment_orders "
-            f"WHERE {_in_folders(days)} AND order_date IN ({_literal_dates(sorted(ids_by_day))}) "
-            "AND list_contains($ids, order_id) AND payment_status = 'SUCCESS' "
-            "ORDER BY order_date, order_id, payment_id",
-            {"ids": sorted({o for o, _ in pairs})},
-        )
-        return [r for r in result.records() if (r["order_id"], r["order_date"]) in wanted]
+        return _match_records(query, pairs, folders=days)
 
     records = cache.rows(query, "matches", ("silver", "payment_orders"), asked, fetch)
-    return [
-        Match(r["order_id"], r["order_date"], r["payment_id"], r["partition_date"]) for r in records
-    ]
+    return [_match(r) for r in records]
 
 
 def _payment_records_by_partition(
