@@ -21,7 +21,7 @@ from hashlib import sha256
 from html import escape
 from pathlib import Path
 
-from finance_assets.analytics import explain, explain_output
+from finance_assets.analytics import explain, explain_output, row_cache
 from finance_assets.analytics.charts import FONT
 from finance_assets.analytics.engine import AnalyticsError, LakeQuery
 from finance_assets.analytics.explain import Explanation, Figure, explain_in, inputs_of, prefetch
@@ -263,9 +263,10 @@ def _inputs_in(page: Path) -> str | None:
 
 @cache
 def _code() -> str:
-    """The code a page is made by: a new release's pages are written anew."""
+    """The code a page and the row cache are made by: a new release's pages and cached rows
+    are written anew."""
     digest = sha256()
-    for module in (explain, explain_output):
+    for module in (explain, explain_output, row_cache):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()

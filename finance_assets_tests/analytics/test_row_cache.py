@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -125,6 +126,16 @@ def test_a_file_outside_a_partition_folder_is_refused():
     }
     with pytest.raises(ValueError, match="not in a partition_date= folder"):
         files_by_partition(["/lake/silver/orders/part-0.parquet"])
+
+
+def test_a_release_that_changes_only_the_cache_s_code_reads_everything_again(tmp_path, monkeypatch):
+    from finance_assets.analytics import drilldown, row_cache
+
+    before = drilldown._code.__wrapped__()
+    changed = tmp_path / "row_cache.py"
+    changed.write_bytes(Path(row_cache.__file__).read_bytes() + b"# another release\n")
+    monkeypatch.setattr(row_cache, "__file__", str(changed))
+    assert drilldown._code.__wrapped__() != before
 
 
 def test_an_unchanged_lake_s_dashboard_reads_no_partition_but_its_pages_own_days(
