@@ -10,6 +10,10 @@ was writing, so every later run of that table would wait forever. Each CLI run i
 tagged with the host, process id and process start time that run it, and the next CLI run on
 the same instance marks such orphans failed and frees their slots (:func:`release_dead_runs`).
 
+The embedded instance (a ``dagster.yaml`` that does not choose a storage) is opened with
+Dagster's SQLite storage whose event log writes a batch of asset events at once
+(:mod:`finance_assets.cli.event_log`); an instance that chooses its storage keeps it.
+
 A step queued for a table's slot while the slot was being freed can miss the hand-over and
 wait for ever on a free slot (``automation/slots.py``). While a CLI run executes,
 :func:`hand_over_free_slots` gives such free slots to their queues every few seconds
@@ -25,8 +29,11 @@ import threading
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.instance.config import dagster_instance_config
+from dagster._core.instance.ref import InstanceRef
 
 from finance_assets.automation.slots import hand_over_free_slots
+from finance_assets.cli.event_log import enable_event_batches, storage_override
 
 DAGSTER_YAML = """\
 # The Dagster instance of this deployment: `make demo`, `finance-assets materialize` and
@@ -47,6 +54,7 @@ HOST_TAG = "finance/host"
 PID_TAG = "finance/pid"
 PROCESS_START_TAG = "finance/process_start"
 _UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
+_STORAGE_KEYS = {"storage", "run_storage", "event_log_storage", "schedule_storage"}
 
 
 def ensure_home(home: Path) -> Path:
@@ -68,7 +76,12 @@ def open_instance(home: Path) -> dg.DagsterInstance:
     with open(home / ".instance.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return dg.DagsterInstance.from_config(str(home))
+            config, _ = dagster_instance_config(str(home))
+            if _STORAGE_KEYS & set(config):
+                return dg.DagsterInstance.from_config(str(home))
+            enable_event_batches()
+            ref = InstanceRef.from_dir(str(home), overrides=storage_override(str(home)))
+            return dg.DagsterInstance.from_ref(ref)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
