@@ -224,10 +224,12 @@ def _log_entries(lake: DeltaRsLake, table: str) -> list[dict]:
     )
 
 
-def test_a_write_of_a_few_days_lays_out_files_as_a_spark_write_does(spark, tmp_path):
+def test_writes_lay_out_files_as_sparks_writer_does(spark, tmp_path):
     """A day's write is collected as Arrow and written by PyArrow (Spark's committer costs
-    more than a day's rows); a backfill's goes through Spark's writer. Same rows, same
-    partition folders (a null order day included), same Delta statistics, same Parquet types."""
+    more than a day's rows); a backfill's is written by PyArrow in Spark's tasks (Spark's
+    writer costs about 10 ms a file, and a backfill's files are many and small). Both give
+    the rows, partition folders (a null order day included) and Parquet types Spark's own
+    writer gives, and the same Delta statistics."""
     from datetime import datetime, timezone
 
     import pyarrow.parquet as pq
@@ -240,51 +242,72 @@ def test_a_write_of_a_few_days_lays_out_files_as_a_spark_write_does(spark, tmp_p
         (2, None, None, None, None, None, date(2024, 1, 2), None),
         (3, Decimal("-0.01"), "x" * 100, False, -1, at, date(2024, 1, 3), date(2024, 1, 3)),
         (4, Decimal("99999999.99"), "b", False, 0, at, date(2024, 1, 2), date(2024, 1, 1)),
+        *[
+            (10 + i, Decimal(i), "d", True, i, at, date(2024, 2, 1), date(2024, 1, 1))
+            for i in range(9)
+        ],
     ]
     frame = spark.createDataFrame(rows, WIDE)
-    few = PartitionSet.of("payment_date", [date(2024, 1, 2), date(2024, 1, 3)])
+    few = PartitionSet.of("payment_date", [date(2024, 1, 2), date(2024, 1, 3), date(2024, 2, 1)])
     many = PartitionRange("payment_date", date(2024, 1, 1), date(2024, 1, 1) + timedelta(days=40))
     assert _arrow_sized(frame.schema, ["payment_date", "order_date"], few)
     assert not _arrow_sized(frame.schema, ["payment_date", "order_date"], many)
     assert many.size > ARROW_WRITE_PARTITIONS
 
-    lake = DeltaRsLake(str(tmp_path))
+    lake = DeltaRsLake(str(tmp_path / "lake"))
     partition_by = ["payment_date", "order_date"]
-    lake.replace_partitions(frame, "arrow", few, partition_by=partition_by)
-    lake.replace_partitions(frame, "spark", many, partition_by=partition_by)
+    lake.replace_partitions(frame.repartition(3), "arrow", few, partition_by=partition_by)
+    lake.replace_partitions(frame.repartition(3), "tasks", many, partition_by=partition_by)
+    spark_files = tmp_path / "spark"
+    frame.repartition(*partition_by).write.partitionBy(*partition_by).parquet(str(spark_files))
 
     def rows_of(table):
         return sorted(tuple(r) for r in lake.read(spark, table).select(*frame.columns).collect())
 
-    assert rows_of("arrow") == rows_of("spark") == sorted(tuple(r) for r in frame.collect())
-    assert _log_entries(lake, "arrow") == _log_entries(lake, "spark")
-    folders = {f.path.split("/arrow/")[1].rsplit("/", 1)[0] for f in lake.files("arrow")}
-    assert folders == {f.path.split("/spark/")[1].rsplit("/", 1)[0] for f in lake.files("spark")}
-    assert "payment_date=2024-01-02/order_date=__HIVE_DEFAULT_PARTITION__" in folders
+    written = sorted(
+        tuple(r) for r in spark.read.parquet(str(spark_files)).select(*frame.columns).collect()
+    )
+    assert (
+        rows_of("arrow") == rows_of("tasks") == written == sorted(tuple(r) for r in frame.collect())
+    )
+    assert _log_entries(lake, "arrow") == _log_entries(lake, "tasks")
 
-    def physical(table):
-        schema = pq.read_metadata(lake.files(table)[0].path).schema
+    def folders(table):
+        return {f.path.split(f"/{table}/")[1].rsplit("/", 1)[0] for f in lake.files(table)}
+
+    by_spark = {
+        p.parent.relative_to(spark_files).as_posix() for p in spark_files.rglob("*.parquet")
+    }
+    assert folders("arrow") == folders("tasks") == by_spark
+    assert "payment_date=2024-01-02/order_date=__HIVE_DEFAULT_PARTITION__" in by_spark
+    assert len(lake.files("tasks")) == len(by_spark)  # one file per partition, as Spark's
+
+    def physical(path):
+        schema = pq.read_metadata(path).schema
         return {schema.column(i).name: schema.column(i).physical_type for i in range(len(schema))}
 
-    assert physical("arrow") == physical("spark")
+    spark_file = next(spark_files.rglob("*.parquet"))
+    assert physical(lake.files("arrow")[0].path) == physical(lake.files("tasks")[0].path)
+    assert physical(lake.files("tasks")[0].path) == physical(spark_file)
 
 
 def test_a_write_of_a_few_days_keeps_sparks_limit_of_rows_per_file(spark, tmp_path):
-    """``spark.sql.files.maxRecordsPerFile`` bounds the files of both ways of writing."""
+    """``spark.sql.files.maxRecordsPerFile`` bounds the files of a day's write and of a
+    backfill's."""
     lake = DeltaRsLake(str(tmp_path))
     rows = [(i, Decimal(f"{i}.00"), date(2024, 1, 1 + i % 2)) for i in range(5)]
     spark.conf.set("spark.sql.files.maxRecordsPerFile", "2")
     try:
         lake.replace_partitions(_frame(spark, rows), "arrow", _days(1, 2))
         backfill = PartitionRange("partition_date", date(2024, 1, 1), date(2024, 2, 9))
-        lake.replace_partitions(_frame(spark, rows), "spark", backfill)
+        lake.replace_partitions(_frame(spark, rows), "tasks", backfill)
     finally:
         spark.conf.unset("spark.sql.files.maxRecordsPerFile")
 
     def rows_per_file(table):
         return sorted((f.partition_values["partition_date"], f.rows) for f in lake.files(table))
 
-    assert rows_per_file("arrow") == rows_per_file("spark")
+    assert rows_per_file("arrow") == rows_per_file("tasks")
     assert len(lake.files("arrow")) == 3  # 2 + 1 rows on the 1st, 2 on the 2nd
     assert sorted(r["id"] for r in lake.read(spark, "arrow").collect()) == list(range(5))
 

@@ -124,3 +124,52 @@ def test_drops_parsed_by_connect_server_tasks_give_the_rows_the_client_parses(
         name, files, _, rows, _, verdict = line.split()
         assert int(files) > 0 and int(rows) > 0, line
         assert verdict == "same", line
+
+
+WRITE_A_BACKFILL = """
+import sys
+from datetime import date, timedelta
+from decimal import Decimal
+
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
+
+from finance_assets.lake.delta import DeltaRsLake, PartitionRange
+
+spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
+first = date(2024, 1, 1)
+rows = [
+    (i, Decimal(i) / 100, first + timedelta(days=i % 40), first + timedelta(days=i % 7))
+    for i in range(200)
+]
+frame = spark.createDataFrame(
+    rows, "id long, amount decimal(18,2), payment_date date, order_date date"
+)
+backfill = PartitionRange("payment_date", first, first + timedelta(days=39))
+lake = DeltaRsLake(sys.argv[2])
+lake.replace_partitions(frame, "t", backfill, partition_by=["payment_date", "order_date"])
+table = DeltaTable(lake.table_uri("t")).to_pyarrow_table()
+read = sorted(
+    zip(*(table[c].to_pylist() for c in ("id", "amount", "payment_date", "order_date")))
+)
+print(len(lake.files("t")), "files", "same" if read == sorted(rows) else "DIFFER")
+"""
+
+
+def test_a_backfills_write_by_connect_server_tasks_keeps_every_row(
+    connect_server, tmp_path_factory
+):
+    """A write of more partitions than a day's run is written by PyArrow in the server's
+    tasks: over Connect too, every row lands in its payment day's and order day's folder."""
+    lake = tmp_path_factory.mktemp("connect-backfill-write")
+    result = subprocess.run(
+        [sys.executable, "-c", WRITE_A_BACKFILL, connect_server.url, str(lake)],
+        env=client_env(connect_server),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+    files, _, verdict = result.stdout.split()
+    # 200 rows, each its own (payment day, order day) pair: one file per partition
+    assert (verdict, int(files)) == ("same", 200), result.stdout
