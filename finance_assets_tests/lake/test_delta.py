@@ -118,16 +118,25 @@ def test_a_lake_sees_what_others_committed_since_it_read_the_log(spark, tmp_path
 
 
 class _Py4jCommands:
-    """Counts the py4j commands this process sends to the JVM while in the block."""
+    """Counts the py4j commands this thread sends to the JVM while in the block. Releases of
+    Java objects Python's garbage collector freed are not counted: when they run depends on
+    what earlier tests left behind, not on the code in the block."""
 
     def __enter__(self):
-        from py4j import clientserver
+        import gc
+        import threading
 
+        from py4j import clientserver, protocol
+
+        release = protocol.MEMORY_COMMAND_NAME + protocol.MEMORY_DEL_SUBCOMMAND_NAME
+        gc.collect()
         self.count, cls = 0, clientserver.ClientServerConnection
         self._cls, self._original = cls, cls.send_command
+        thread = threading.get_ident()
 
         def counted(connection, command, *args, **kwargs):
-            self.count += 1
+            if threading.get_ident() == thread and not command.startswith(release):
+                self.count += 1
             return self._original(connection, command, *args, **kwargs)
 
         cls.send_command = counted
