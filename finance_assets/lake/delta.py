@@ -44,6 +44,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
+from finance_assets.lake.delta_logs import delta_log
 from finance_assets.lake.frames import (
     empty_frame,
     in_one_partition,
@@ -92,8 +93,6 @@ MAX_RECORDS_PER_FILE = "spark.sql.files.maxRecordsPerFile"
 ROW_NUMBER = "__row_number"
 MAX_COMMIT_ATTEMPTS = 20
 """Commits retried when concurrent runs keep writing other partitions of the same table."""
-MAX_OPEN_LOGS = 256
-"""Delta logs a lake keeps open (see ``DeltaRsLake._log``): a run reads a few dozen tables."""
 
 
 def _value(text: str | None):
@@ -366,7 +365,6 @@ class DeltaRsLake:
                 "Spark mode for a lake on S3."
             )
         self.root = str(local_path(root).resolve())
-        self._logs: dict[tuple[str, int | None], object] = {}
 
     # --- where tables are -------------------------------------------------------------
 
@@ -380,26 +378,8 @@ class DeltaRsLake:
         return self._log(table).version() if self.exists(table) else None
 
     def _log(self, table: str, version: int | None = None):
-        """The table's Delta log (a ``DeltaTable``) at ``version``, default the latest. A day's
-        run asks the same tables for their version, files and schema hundreds of times, and
-        opening a table reads its checkpoint and every commit after it: a table this lake has
-        opened is brought up to date instead (only newer commits are read), and an older
-        version, which never changes, is opened once."""
-        from deltalake import DeltaTable
-
-        uri = self.table_uri(table)
-        known = self._logs.get((uri, version))
-        if known is not None and version is None:
-            known.update_incremental()
-            if not Path(uri, "_delta_log", f"{known.version():020d}.json").exists():
-                # The table was removed and written anew: its versions are other ones now.
-                self._logs = {k: v for k, v in self._logs.items() if k[0] != uri}
-                known = None
-        if known is None:
-            if len(self._logs) >= MAX_OPEN_LOGS:
-                self._logs.clear()
-            known = self._logs[(uri, version)] = DeltaTable(uri, version=version)
-        return known
+        """The table's Delta log at ``version``, default the latest (see ``delta_logs``)."""
+        return delta_log(self.table_uri(table), version)
 
     # --- writing ----------------------------------------------------------------------
 
@@ -452,11 +432,11 @@ class DeltaRsLake:
     ) -> WriteResult:
         """Append a few rows held on this machine (an audit record, a control row): delta-rs
         writes and commits them, no Spark job. The table is created on first use."""
-        from deltalake import DeltaTable, write_deltalake
+        from deltalake import write_deltalake
 
         uri = self.table_uri(table)
         write_deltalake(uri, rows, mode="append", partition_by=list(partition_by) or None)
-        return WriteResult(uri, DeltaTable(uri).version(), rows.num_rows)
+        return WriteResult(uri, self.version(table), rows.num_rows)
 
     def _write(
         self, df, table, partition_by, where, inputs, notes=None, unstored=(), few_rows=False
@@ -471,7 +451,7 @@ class DeltaRsLake:
     def _commit(
         self, spark_schema, actions, table, partition_by, where, inputs, notes=None
     ) -> WriteResult:
-        from deltalake import DeltaTable, Schema
+        from deltalake import Schema
         from deltalake.exceptions import CommitFailedError
         from deltalake.transaction import CommitProperties, create_table_with_add_actions
 
@@ -498,7 +478,7 @@ class DeltaRsLake:
                 if not self.exists(table):
                     raise
         for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
-            current = DeltaTable(str(table_dir))
+            current = self._log(table)  # brought up to date: a retry commits on the latest
             read_version = current.version()
             try:
                 current.create_write_transaction(
@@ -612,8 +592,27 @@ class DeltaRsLake:
 
     # --- reading ----------------------------------------------------------------------
 
-    def _actions(self, table: str, version: int | None = None) -> pa.Table:
+    def _add_actions(self, table: str, version: int | None = None) -> pa.Table:
         return pa.table(self._log(table, version).get_add_actions(flatten=True))
+
+    def _actions(
+        self,
+        table: str,
+        version: int | None = None,
+        where: Where | None = None,
+        statistics: Iterable[str] = (),
+    ) -> list[dict]:
+        """The add actions of the table's files in the partitions of ``where``: path, rows,
+        bytes, partition values and the ``statistics`` named (``min.x``, ``max.x``). A year's
+        table logs thousands of files with statistics of every column; only the fields asked
+        of the files chosen become Python values."""
+        actions = self._add_actions(table, version)
+        if where is not None:
+            actions = actions.take(pa.array(_rows_in(actions, where), pa.int64()))
+        names = actions.column_names
+        wanted = ["path", "num_records", "size_bytes", *statistics]
+        wanted += [name for name in names if name.startswith("partition.")]
+        return actions.select([name for name in dict.fromkeys(wanted) if name in names]).to_pylist()
 
     def files(
         self,
@@ -627,12 +626,12 @@ class DeltaRsLake:
         statistics (data skipping)."""
         if not self.exists(table):
             return []
+        within = within or {}
+        statistics = [f"{bound}.{column}" for column in within for bound in ("min", "max")]
         chosen = []
-        for action in self._actions(table, version).to_pylist():
+        for action in self._actions(table, version, where, statistics):
             partition = _partition_of(action)
-            if where is not None and not where.contains(partition.get(where.column)):
-                continue
-            if all(_overlaps(action, partition, c, b) for c, b in (within or {}).items()):
+            if all(_overlaps(action, partition, c, b) for c, b in within.items()):
                 path = str(Path(self.table_uri(table), action["path"]))
                 chosen.append(
                     FileRef(path, partition, action.get("num_records"), action.get("size_bytes"))
@@ -642,11 +641,10 @@ class DeltaRsLake:
     def bounds(self, table: str, column: str, where: Where | None = None) -> tuple | None:
         """(min, max) of ``column`` over the files of ``where``, from the Delta log's
         statistics; None when no file has them (or there is no file)."""
+        if not self.exists(table):
+            return None
         low = high = None
-        for action in self._actions(table).to_pylist() if self.exists(table) else []:
-            partition = _partition_of(action)
-            if where is not None and not where.contains(partition.get(where.column)):
-                continue
+        for action in self._actions(table, None, where, [f"min.{column}", f"max.{column}"]):
             file_low, file_high = action.get(f"min.{column}"), action.get(f"max.{column}")
             if file_low is None or file_high is None:
                 if action.get("num_records"):
@@ -742,7 +740,7 @@ class DeltaRsLake:
         counts: dict[date, int] = {}
         if not self.exists(table):
             return counts
-        actions = self._actions(table)
+        actions = self._add_actions(table)
         column = f"partition.{where.column}"
         for day, rows in zip(
             actions.column(column).to_pylist(),
@@ -758,7 +756,7 @@ class DeltaRsLake:
         """Rows of the whole table (at ``version``), from the Delta log's statistics."""
         if not self.exists(table):
             return 0
-        return sum(self._actions(table, version).column("num_records").to_pylist())
+        return sum(self._add_actions(table, version).column("num_records").to_pylist())
 
     # --- what changed -----------------------------------------------------------------
 
@@ -833,6 +831,20 @@ def _rows(action: dict) -> int | None:
     """The rows a log entry's statistics give its file (None: no statistics)."""
     stats = action.get("stats")
     return json.loads(stats).get("numRecords") if stats else None
+
+
+def _rows_in(actions: pa.Table, where: Where) -> list[int]:
+    """The positions of the add actions whose file lies in a partition of ``where``."""
+    column = f"partition.{where.column}"
+    if column in actions.column_names:
+        values = actions.column(column).to_pylist()
+    else:
+        values = [None] * actions.num_rows
+    return [
+        i
+        for i, value in enumerate(values)
+        if where.contains(_value(value) if isinstance(value, str) else value)
+    ]
 
 
 def _partition_of(action: dict) -> dict:

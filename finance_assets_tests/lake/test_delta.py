@@ -39,6 +39,8 @@ def test_replacing_a_partition_leaves_the_others_and_never_duplicates(spark, tmp
         date(2024, 1, 2): 1,
         date(2024, 1, 3): 3,
     }
+    assert lake.bounds("t", "id", _days(2, 3)) == (2, 100)
+    assert (lake.files("t", _days(9, 9)), lake.bounds("t", "id", _days(9, 9))) == ([], None)
 
 
 def test_an_empty_range_removes_the_partitions(spark, tmp_path):
@@ -95,7 +97,7 @@ def test_a_frame_over_many_files_is_made_without_a_spark_job(spark, tmp_path):
 
 
 def test_a_lake_sees_what_others_committed_since_it_read_the_log(spark, tmp_path):
-    """Each lake keeps the Delta logs it opened and brings them up to date: another run's
+    """The process keeps the Delta logs it opened and brings them up to date: another run's
     commit, and a table removed and written anew, are seen as at a first opening."""
     mine, other = DeltaRsLake(str(tmp_path)), DeltaRsLake(str(tmp_path))
     mine.replace_partitions(
@@ -115,6 +117,39 @@ def test_a_lake_sees_what_others_committed_since_it_read_the_log(spark, tmp_path
     assert (mine.version("t"), mine.row_count("t")) == (0, 1)
     assert [r["id"] for r in mine.read(spark, "t").collect()] == [3]
     assert [r["id"] for r in mine.read(spark, "t", version=0).collect()] == [3]
+    shutil.rmtree(tmp_path / "t")  # and again, to the very version the process holds
+    other.replace_partitions(
+        _frame(spark, [(4, Decimal("4.00"), date(2024, 1, 4))]), "t", _days(4, 4)
+    )
+    assert (mine.version("t"), [r["id"] for r in mine.read(spark, "t").collect()]) == (0, [4])
+
+
+def test_the_lakes_of_a_process_read_a_tables_log_once(spark, tmp_path, monkeypatch):
+    """Each step of a run has a lake of its own; opening a year's table reads its whole log.
+    A later lake of the same process, and its commits, only read the commits made since."""
+    import deltalake
+
+    lake = DeltaRsLake(str(tmp_path))
+    lake.replace_partitions(
+        _frame(spark, [(1, Decimal("1.00"), date(2024, 1, 1))]), "t", _days(1, 1)
+    )
+    lake.row_count("t")
+    opened = []
+    original = deltalake.DeltaTable.__init__
+
+    def counted(self, *args, **kwargs):
+        opened.append(args)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(deltalake.DeltaTable, "__init__", counted)
+    step = DeltaRsLake(str(tmp_path))
+    assert (step.version("t"), step.row_count("t"), step.bounds("t", "id")) == (0, 1, (1, 1))
+    assert opened == []
+    step.replace_partitions(  # a commit starts from the log as the process holds it
+        _frame(spark, [(2, Decimal("2.00"), date(2024, 1, 2))]), "t", _days(2, 2)
+    )
+    assert (DeltaRsLake(str(tmp_path)).version("t"), lake.row_count("t")) == (1, 2)
+    assert opened == []
 
 
 class _Py4jCommands:
@@ -223,7 +258,7 @@ WIDE = (
 
 def _log_entries(lake: DeltaRsLake, table: str) -> list[dict]:
     """Each data file's partition values and statistics, as the Delta log holds them."""
-    actions = lake._actions(table).to_pylist()
+    actions = lake._add_actions(table).to_pylist()
     kept = [
         {k: v for k, v in a.items() if k not in ("path", "size_bytes", "modification_time")}
         for a in actions
