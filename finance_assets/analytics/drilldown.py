@@ -81,13 +81,19 @@ def command(figure: Figure) -> str:
     return " ".join(words)
 
 
+# html.escape's replacements in one pass: a year's customer pages have 250,000 cells.
+_CELL_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+)
+
+
 def _table(header: list[tuple[str, bool]], rows: list[list[str]]) -> str:
     head = "".join(f'<th class="{"num" if n else ""}">{escape(h)}</th>' for h, n in header)
+    opens = [f'<td class="{"num" if numeric else ""}">' for _, numeric in header]
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td class="{"num" if header[i][1] else ""}">{escape(c)}</td>'
-            for i, c in enumerate(row)
+            f"{td}{c.translate(_CELL_ESCAPES)}</td>" for td, c in zip(opens, row, strict=True)
         )
         + "</tr>"
         for row in rows

@@ -34,6 +34,7 @@ from deltalake import DeltaTable
 from finance_assets.contract import DATASETS
 from finance_assets.gold.tables import gold_tables
 from finance_assets.lake.arrow import dataset as delta_dataset
+from finance_assets.lake.delta_logs import delta_log
 from finance_assets.settings import Settings
 
 SILVER_TABLES = (*DATASETS, "payment_orders")
@@ -339,9 +340,14 @@ class LakeQuery:
 
     def _open(self, layer: str, table: str, location: str, required: bool) -> DeltaTable | None:
         """The table at the state ``travel`` asks for (None: it did not exist then)."""
-        delta = open_table(location)
-        committed = _commit_times(delta)
         travel = self.travel
+        if travel is None and "://" not in location:
+            # Its latest version, from the log this process already keeps up to date (the
+            # dashboard step follows the steps that wrote the tables).
+            delta = delta_log(location)
+        else:
+            delta = open_table(location)
+        committed = _commit_times(delta)
         if travel is not None and travel.version is not None and travel.table == (layer, table):
             latest = delta.version()
             if not 0 <= travel.version <= latest:

@@ -1011,7 +1011,9 @@ def prefetch(query: LakeQuery, figures: list[Figure], cache: RowCache | None = N
     if customers and query.register("quarantine", "orders", required=False):
         held = _quarantined_by(query, cache, "orders", "customer_id", customers)
         query.memo[CUSTOMER_QUARANTINE] = held
-    if orders and query.register("quarantine", "payments", required=False):
+    # Read even with no order shown, so that a day's restated orders find every older
+    # partition's answer kept.
+    if query.register("quarantine", "payments", required=False):
         ids = sorted({str(order_id) for order_id, _ in orders})
         held = _quarantined_by(query, cache, "payments", "order_id", ids, SUCCESS_RAW)
         query.memo[ORDER_PAYMENT_QUARANTINE] = held
@@ -1090,20 +1092,23 @@ def _quarantined_by(
     rule: str = "",
 ) -> dict[str, list[QuarantinedRow]]:
     """The quarantined rows of ``dataset`` whose raw ``column`` reads as one of ``values``
-    (and that meet ``rule``, when given), by that value, as :func:`_quarantined` lists them."""
+    (and that meet ``rule``, when given), by that value, as :func:`_quarantined` lists them.
+
+    A partition's rows are kept whatever the values (the quarantine is small): the orders
+    shown change every day, and asking a partition for other values would read every
+    partition again."""
     raw = _raw_id(column)
     extra = f" AND {rule}" if rule else ""
 
     def fetch(days: list[date]) -> list[dict]:
-        where = f"{_in_folders(days)} AND list_contains($values, {raw}){extra}"
-        also = f"{raw} AS found_by"
-        return _quarantined_records(query, dataset, where, {"values": values}, also=also)
+        where = f"{_in_folders(days)} AND {raw} <> ''{extra}"
+        return _quarantined_records(query, dataset, where, also=f"{raw} AS found_by")
 
-    wanted = (tuple(values), rule)
     name = f"quarantined_{dataset}_by_{column}"
     held: dict[str, list[QuarantinedRow]] = {v: [] for v in values}
-    for r in cache.rows(query, name, ("quarantine", dataset), lambda *_: wanted, fetch):
-        held[r["found_by"]].append(_quarantined_row(r, dataset))
+    for r in cache.rows(query, name, ("quarantine", dataset), lambda *_: rule, fetch):
+        if r["found_by"] in held:
+            held[r["found_by"]].append(_quarantined_row(r, dataset))
     return held
 
 

@@ -165,3 +165,34 @@ def test_an_unchanged_lake_s_dashboard_reads_no_partition_but_its_pages_own_days
     assert not across_history  # an order page still reads its own day's order
     pages = sorted(p.name for p in (lake / "dashboard" / "explain").glob("customer_360-*.html"))
     assert pages
+
+
+def test_the_quarantine_kept_for_some_orders_answers_for_other_orders(audit_lake, tmp_path):
+    """The orders a dashboard shows change every day; the quarantined payments that would
+    have counted for them are kept per partition whatever the orders, so other orders read
+    no partition again, and find what a read of the lake finds."""
+    from finance_assets.analytics import engine
+    from finance_assets.analytics.explain import SUCCESS_RAW, _quarantined_by
+    from finance_assets.analytics.row_cache import RowCache
+
+    with engine.LakeQuery(audit_lake.uri) as query:
+        query.register("quarantine", "payments")
+        held = query.run(
+            "SELECT DISTINCT upper(trim(order_id)) AS id FROM quarantine.payments "
+            f"WHERE trim(coalesce(order_id, '')) <> '' AND {SUCCESS_RAW} ORDER BY id"
+        ).records()
+        ids = [r["id"] for r in held]
+        assert ids, "the audit lake quarantines a SUCCESS payment of an order"
+        cache = RowCache(tmp_path / "cache")
+
+        def quarantined(values, keep=cache):
+            return _quarantined_by(query, keep, "payments", "order_id", values, SUCCESS_RAW)
+
+        assert quarantined(["no such order"]) == {"no such order": []}
+        asked: list[str] = []
+        run = query._run
+        query._run = lambda sql, params=None: asked.append(sql) or run(sql, params)
+        shown = quarantined([*ids, "no such order"])
+        assert asked == []  # every partition's answer was kept
+        assert shown == quarantined([*ids, "no such order"], RowCache(None))
+        assert shown["no such order"] == [] and all(shown[i] for i in ids)
